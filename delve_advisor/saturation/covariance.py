@@ -1,0 +1,93 @@
+"""Running covariance of a layer's activations over every recorded row."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["CovarianceAccumulator"]
+
+_GRAM_DTYPES = (torch.float32, torch.float64)
+
+
+class CovarianceAccumulator:
+    """Accumulates the population covariance of all rows seen since the last reset.
+
+    The covariance is ``C = S/n - mu mu^T`` with ``S = sum x^T x`` and ``mu = sum x / n`` over every
+    row recorded so far (not just the last batch). The running sums are kept in float64; each
+    batch's Gram matrix is computed in the activation's dtype (float32 for half-precision inputs)
+    and added in float64. To avoid cancellation when ``|mean| >> std``, every row is shifted by a
+    fixed vector (the first batch's mean) before it is accumulated; the covariance does not depend
+    on the shift.
+
+    Args:
+        device: Where the running sums live. ``None`` keeps them on the device of the first batch.
+
+    Example:
+        >>> acc = CovarianceAccumulator()
+        >>> acc.update(torch.tensor([[0.0, 1.0], [2.0, 3.0]]))
+        >>> acc.covariance().tolist()
+        [[1.0, 1.0], [1.0, 1.0]]
+    """
+
+    def __init__(self, device: torch.device | str | None = None) -> None:
+        self.device = torch.device(device) if device is not None else None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets every row recorded so far."""
+        self.num_rows = 0
+        self.num_features: int | None = None
+        self._shift: torch.Tensor | None = None
+        self._gram: torch.Tensor | None = None
+        self._sum: torch.Tensor | None = None
+
+    def update(self, rows: torch.Tensor) -> None:
+        """Adds a batch of rows (shape ``(n, d)``) to the running sums.
+
+        Raises:
+            ValueError: ``rows`` is not 2-D or its width differs from earlier batches.
+        """
+        if rows.dim() != 2:
+            raise ValueError(f"expected rows x features (2-D), got shape {tuple(rows.shape)}")
+        n, d = rows.shape
+        if n == 0:
+            return
+        if self.num_features is not None and d != self.num_features:
+            raise ValueError(
+                f"batch has {d} features but earlier batches had {self.num_features}; "
+                "a tracked layer's feature count must not change between batches"
+            )
+        rows = rows.detach()
+        if self.device is not None and rows.device != self.device:
+            rows = rows.to(self.device)
+        if rows.dtype not in _GRAM_DTYPES:
+            rows = rows.float()
+        if self._shift is None:
+            self.num_features = d
+            self._shift = rows.mean(dim=0)
+            self._gram = torch.zeros((d, d), dtype=torch.float64, device=rows.device)
+            self._sum = torch.zeros(d, dtype=torch.float64, device=rows.device)
+        shifted = rows - self._shift
+        self._gram.add_(shifted.T @ shifted)
+        self._sum.add_(shifted.sum(dim=0, dtype=torch.float64))
+        self.num_rows += n
+
+    def mean(self) -> torch.Tensor | None:
+        """The float64 mean of all rows, or ``None`` when no row was recorded."""
+        if self.num_rows == 0:
+            return None
+        return self._sum / self.num_rows + self._shift.to(torch.float64)
+
+    def covariance(self) -> torch.Tensor | None:
+        """The float64 population covariance of all rows, or ``None`` when no row was recorded."""
+        if self.num_rows == 0:
+            return None
+        shifted_mean = self._sum / self.num_rows
+        cov = self._gram / self.num_rows - torch.outer(shifted_mean, shifted_mean)
+        return (cov + cov.T) / 2
+
+    def is_finite(self) -> bool:
+        """Whether every recorded value was finite (checked on the running sums, no data copy)."""
+        if self.num_rows == 0:
+            return True
+        return bool(torch.isfinite(self._sum).all() and torch.isfinite(self._gram).all())

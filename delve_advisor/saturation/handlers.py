@@ -1,0 +1,224 @@
+"""Layer handlers: how a layer's output becomes a rows x features matrix.
+
+A handler is registered per module type and looked up along the MRO, so subclasses of a supported
+layer are tracked too. Register your own with :func:`register_layer_handler`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from delve_advisor._registry import TypeRegistry
+from delve_advisor.exceptions import InvalidArgumentError, UnknownNameError, UnsupportedLayerError
+
+__all__ = [
+    "CONV_METHODS",
+    "TIMESERIES_METHODS",
+    "ConvHandler",
+    "HandlerConfig",
+    "LayerHandler",
+    "LinearHandler",
+    "RecurrentHandler",
+    "get_layer_handler",
+    "list_layer_handlers",
+    "register_layer_handler",
+]
+
+CONV_METHODS = ("channelwise", "mean", "max", "median", "flatten")
+TIMESERIES_METHODS = ("last_timestep", "timestepwise")
+_INTERPOLATION_MODES = (
+    "nearest",
+    "linear",
+    "bilinear",
+    "bicubic",
+    "trilinear",
+    "area",
+    "nearest-exact",
+)
+
+
+@dataclass(frozen=True)
+class HandlerConfig:
+    """Options that shape how outputs become rows; shared by every handler of one tracker.
+
+    Attributes:
+        conv_method: One of :data:`CONV_METHODS`.
+        timeseries_method: One of :data:`TIMESERIES_METHODS`.
+        interpolation_strategy: ``torch.nn.functional.interpolate`` mode used to shrink conv maps
+            whose spatial side exceeds ``interpolation_downsampling``; ``None`` disables it.
+        interpolation_downsampling: Target spatial side for the interpolation.
+        spatial_samples: For ``channelwise``, at most this many random spatial positions per
+            batch (the same positions for every sample); ``None`` keeps all.
+    """
+
+    conv_method: str = "channelwise"
+    timeseries_method: str = "last_timestep"
+    interpolation_strategy: str | None = None
+    interpolation_downsampling: int = 32
+    spatial_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.conv_method not in CONV_METHODS:
+            raise UnknownNameError(
+                f"unknown conv_method {self.conv_method!r}; valid: {', '.join(CONV_METHODS)}"
+            )
+        if self.timeseries_method not in TIMESERIES_METHODS:
+            raise UnknownNameError(
+                f"unknown timeseries_method {self.timeseries_method!r}; "
+                f"valid: {', '.join(TIMESERIES_METHODS)}"
+            )
+        if (
+            self.interpolation_strategy is not None
+            and self.interpolation_strategy not in _INTERPOLATION_MODES
+        ):
+            raise UnknownNameError(
+                f"unknown interpolation_strategy {self.interpolation_strategy!r}; valid: None, "
+                + ", ".join(_INTERPOLATION_MODES)
+            )
+        if int(self.interpolation_downsampling) < 1:
+            raise InvalidArgumentError(
+                f"interpolation_downsampling must be >= 1, got {self.interpolation_downsampling}"
+            )
+        if self.spatial_samples is not None and int(self.spatial_samples) < 1:
+            raise InvalidArgumentError(
+                f"spatial_samples must be None or >= 1, got {self.spatial_samples}"
+            )
+
+
+class LayerHandler(ABC):
+    """Turns one module's forward output into a ``(rows, features)`` matrix.
+
+    Subclass it and register the subclass for your module type with
+    :func:`register_layer_handler`. ``to_rows`` runs inside a forward hook under
+    ``torch.no_grad()``; it must not modify ``output`` in place.
+    """
+
+    #: Whether the tracker's ``include_conv=False`` excludes this handler's layers.
+    is_conv: bool = False
+
+    @abstractmethod
+    def to_rows(self, module: nn.Module, output: Any, config: HandlerConfig) -> torch.Tensor:
+        """Returns the 2-D rows x features view of ``output``."""
+
+
+class LinearHandler(LayerHandler):
+    """Linear layers: each leading index (batch, tokens, ...) is a row; out_features columns."""
+
+    def to_rows(self, module: nn.Module, output: Any, config: HandlerConfig) -> torch.Tensor:
+        return output.reshape(-1, output.shape[-1])
+
+
+class ConvHandler(LayerHandler):
+    """Conv (and transposed conv) layers of any spatial rank, reduced by ``conv_method``."""
+
+    is_conv = True
+
+    def to_rows(self, module: nn.Module, output: Any, config: HandlerConfig) -> torch.Tensor:
+        x = output
+        if x.dim() < 3:  # unbatched conv input gives (C, *spatial)
+            raise UnsupportedLayerError(
+                f"conv output of shape {tuple(x.shape)} has no batch dimension; "
+                "track batched inputs (N, C, *spatial)"
+            )
+        spatial = x.shape[2:]
+        if config.interpolation_strategy is not None and max(spatial) > (
+            config.interpolation_downsampling
+        ):
+            size = [min(s, config.interpolation_downsampling) for s in spatial]
+            x = torch.nn.functional.interpolate(x, size=size, mode=config.interpolation_strategy)
+        n, c = x.shape[:2]
+        method = config.conv_method
+        if method == "channelwise":
+            flat = x.reshape(n, c, -1)
+            positions = flat.shape[2]
+            if config.spatial_samples is not None and positions > config.spatial_samples:
+                index = torch.randperm(positions, device=x.device)[: config.spatial_samples]
+                flat = flat[:, :, index]
+            return flat.transpose(1, 2).reshape(-1, c)
+        if method == "mean":
+            return x.reshape(n, c, -1).mean(dim=2)
+        if method == "max":
+            return x.reshape(n, c, -1).amax(dim=2)
+        if method == "median":
+            return x.reshape(n, c, -1).median(dim=2).values
+        return x.reshape(n, -1)  # flatten
+
+
+class RecurrentHandler(LayerHandler):
+    """LSTM / GRU / RNN: the output sequence, honouring ``batch_first``.
+
+    ``last_timestep`` gives one row per sequence (for packed sequences, each sequence's own last
+    step); ``timestepwise`` gives one row per sequence and time step.
+    """
+
+    def to_rows(self, module: nn.Module, output: Any, config: HandlerConfig) -> torch.Tensor:
+        sequence = output[0] if isinstance(output, tuple) else output
+        lengths = None
+        batch_first = bool(getattr(module, "batch_first", False))
+        if isinstance(sequence, PackedSequence):
+            sequence, lengths = pad_packed_sequence(sequence, batch_first=True)
+            batch_first = True
+        if sequence.dim() == 2:  # unbatched (T, H)
+            sequence = sequence.unsqueeze(0)
+            batch_first = True
+        if not batch_first:
+            sequence = sequence.transpose(0, 1)  # -> (N, T, H)
+        if config.timeseries_method == "timestepwise":
+            if lengths is not None:
+                mask = torch.arange(sequence.shape[1])[None, :] < lengths[:, None]
+                return sequence[mask.to(sequence.device)]
+            return sequence.reshape(-1, sequence.shape[-1])
+        if lengths is not None:
+            index = (lengths - 1).to(sequence.device)
+            return sequence[torch.arange(sequence.shape[0], device=sequence.device), index]
+        return sequence[:, -1, :]
+
+
+_HANDLERS: TypeRegistry[LayerHandler] = TypeRegistry("layer handler")
+
+
+def register_layer_handler(
+    module_type: type[nn.Module], handler: LayerHandler, *, override: bool = False
+) -> None:
+    """Registers how outputs of ``module_type`` (and its subclasses) become rows x features.
+
+    Args:
+        module_type: A subclass of ``torch.nn.Module``.
+        handler: An instance of a :class:`LayerHandler` subclass.
+        override: Replace an existing registration for exactly this type.
+
+    Raises:
+        DuplicateRegistrationError: ``module_type`` has a handler and ``override`` is False.
+        UnsupportedLayerError: ``module_type`` is not a module type or ``handler`` not a handler.
+    """
+    if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
+        raise UnsupportedLayerError(
+            f"module_type must be a torch.nn.Module subclass, got {module_type!r}"
+        )
+    if not isinstance(handler, LayerHandler):
+        raise UnsupportedLayerError(
+            f"handler must be a LayerHandler instance, got {type(handler).__name__}"
+        )
+    _HANDLERS.register(module_type, handler, override=override)
+
+
+def get_layer_handler(module: nn.Module) -> LayerHandler | None:
+    """Returns the handler for ``module``'s type (nearest along the MRO), or ``None``."""
+    return _HANDLERS.lookup(type(module))
+
+
+def list_layer_handlers() -> list[str]:
+    """Names of the module types that have a handler."""
+    return _HANDLERS.names()
+
+
+register_layer_handler(nn.Linear, LinearHandler())
+register_layer_handler(nn.Bilinear, LinearHandler())
+register_layer_handler(nn.modules.conv._ConvNd, ConvHandler())
+register_layer_handler(nn.RNNBase, RecurrentHandler())

@@ -1,0 +1,158 @@
+"""Eigen-spectrum of a covariance matrix and every statistic derived from it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from delve_advisor.exceptions import InvalidArgumentError
+
+__all__ = [
+    "STAT_NAMES",
+    "Spectrum",
+    "compute_spectrum",
+    "intrinsic_dimension",
+    "saturation",
+]
+
+#: Statistic name -> the name delve 0.1.50 uses in its CSV columns.
+STAT_NAMES: dict[str, str] = {
+    "idim": "intrinsic-dimensionality",
+    "lsat": "saturation",
+    "cov": "covariance-matrix",
+    "det": "covariance-determinant",
+    "logdet": "covariance-log-determinant",
+    "trc": "covariance-trace",
+    "dtrc": "diagonal-trace",
+    "embed": "embedded-sample",
+}
+
+# Relative slack on the cumulative-variance comparison so that spectra built to hit the threshold
+# exactly (99 / 1 at delta 0.99) are not pushed one dimension up by rounding in the eigensolver.
+_RELATIVE_SLACK = 1e-10
+
+
+def _check_threshold(threshold: float) -> None:
+    if not (0.0 < threshold <= 1.0) or math.isnan(threshold):
+        raise InvalidArgumentError(f"threshold (delta) must be in (0, 1], got {threshold!r}")
+
+
+def intrinsic_dimension(eigenvalues: np.ndarray | torch.Tensor, threshold: float = 0.99) -> int:
+    """Returns the smallest k in [1, d] whose top k eigenvalues explain ``threshold`` of variance.
+
+    Args:
+        eigenvalues: Eigenvalues of a covariance matrix, in any order; negative values count as 0.
+        threshold: The share of variance to explain (delta), in (0, 1].
+
+    Returns:
+        k, or 0 when the total variance is 0 (a dead layer).
+
+    Raises:
+        InvalidArgumentError: ``threshold`` is outside (0, 1].
+
+    Example:
+        >>> intrinsic_dimension([60.0, 39.5, 0.5])
+        2
+    """
+    _check_threshold(threshold)
+    values = np.clip(np.asarray(eigenvalues, dtype=np.float64).ravel(), 0.0, None)
+    values = np.sort(values)[::-1]
+    total = float(values.sum())
+    if values.size == 0 or total <= 0.0 or not math.isfinite(total):
+        return 0
+    cumulative = np.cumsum(values)
+    target = threshold * total * (1.0 - _RELATIVE_SLACK)
+    k = int(np.searchsorted(cumulative, target, side="left")) + 1
+    return min(k, values.size)
+
+
+def saturation(eigenvalues: np.ndarray | torch.Tensor, threshold: float = 0.99) -> float:
+    """Returns intrinsic dimension / feature count (0 for a dead layer).
+
+    Example:
+        >>> saturation([50.0, 40.0, 10.0, 0.0])
+        0.75
+    """
+    values = np.asarray(eigenvalues).ravel()
+    if values.size == 0:
+        return 0.0
+    return intrinsic_dimension(values, threshold) / values.size
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """The eigenvalues of one layer's covariance, sorted descending and clamped at 0.
+
+    Every statistic is derived from this one decomposition.
+
+    Attributes:
+        eigenvalues: float64 eigenvalues, descending, negatives clamped to 0.
+        diagonal_trace: Sum of the covariance's diagonal (before any clamping).
+    """
+
+    eigenvalues: np.ndarray
+    diagonal_trace: float
+
+    @property
+    def num_features(self) -> int:
+        """The feature-space dimension d."""
+        return int(self.eigenvalues.size)
+
+    @property
+    def is_dead(self) -> bool:
+        """True when the layer has no variance at all (every activation constant)."""
+        return not float(self.eigenvalues.sum()) > 0.0
+
+    def idim(self, threshold: float = 0.99) -> int:
+        """Intrinsic dimension at ``threshold`` (0 when dead)."""
+        return intrinsic_dimension(self.eigenvalues, threshold)
+
+    def lsat(self, threshold: float = 0.99) -> float:
+        """Layer saturation: idim / d (0 when dead)."""
+        return self.idim(threshold) / self.num_features
+
+    def trc(self) -> float:
+        """Total variance: the sum of the (clamped) eigenvalues."""
+        return float(self.eigenvalues.sum())
+
+    def dtrc(self) -> float:
+        """Trace of the covariance's diagonal."""
+        return self.diagonal_trace
+
+    def logdet(self) -> float:
+        """Natural log of the determinant (``-inf`` when any eigenvalue is 0)."""
+        with np.errstate(divide="ignore"):
+            return float(np.sum(np.log(self.eigenvalues)))
+
+    def det(self) -> float:
+        """The generalised variance, the product of the eigenvalues (underflows; see logdet)."""
+        return float(np.prod(self.eigenvalues))
+
+
+def compute_spectrum(covariance: torch.Tensor | np.ndarray) -> Spectrum:
+    """Computes the spectrum of a symmetric covariance matrix with one ``eigvalsh`` call.
+
+    Args:
+        covariance: A symmetric ``(d, d)`` matrix; it should be finite.
+
+    Returns:
+        The spectrum in float64.
+
+    Raises:
+        InvalidArgumentError: The matrix is not square or not finite.
+    """
+    cov = torch.as_tensor(covariance, dtype=torch.float64)
+    if cov.dim() != 2 or cov.shape[0] != cov.shape[1]:
+        raise InvalidArgumentError(
+            f"covariance must be a square matrix, got shape {tuple(cov.shape)}"
+        )
+    if not bool(torch.isfinite(cov).all()):
+        raise InvalidArgumentError("covariance contains NaN or infinite values")
+    eigenvalues = torch.linalg.eigvalsh(cov).flip(0).clamp_(min=0.0)
+    return Spectrum(
+        eigenvalues=eigenvalues.cpu().numpy(),
+        diagonal_trace=float(torch.diagonal(cov).sum()),
+    )
