@@ -42,14 +42,20 @@ class CovarianceAccumulator:
         self._sum: torch.Tensor | None = None
 
     def update(self, rows: torch.Tensor) -> None:
-        """Adds a batch of rows (shape ``(n, d)``) to the running sums.
+        """Adds a batch of rows to the running sums.
+
+        Args:
+            rows: Shape ``(n, d)``, or ``(..., d)`` where every leading index is a row. A
+                non-contiguous view is fine: it is read once, shifted into one new buffer.
 
         Raises:
-            ValueError: ``rows`` is not 2-D or its width differs from earlier batches.
+            ValueError: ``rows`` has fewer than 2 dimensions or its width differs from earlier
+                batches.
         """
-        if rows.dim() != 2:
+        if rows.dim() < 2:
             raise ValueError(f"expected rows x features (2-D), got shape {tuple(rows.shape)}")
-        n, d = rows.shape
+        d = rows.shape[-1]
+        n = rows.numel() // d if d else 0
         if n == 0:
             return
         if self.num_features is not None and d != self.num_features:
@@ -64,12 +70,15 @@ class CovarianceAccumulator:
             rows = rows.float()
         if self._shift is None:
             self.num_features = d
-            self._shift = rows.mean(dim=0)
+            self._shift = rows.reshape(-1, d).mean(dim=0)
             self._gram = torch.zeros((d, d), dtype=torch.float64, device=rows.device)
             self._sum = torch.zeros(d, dtype=torch.float64, device=rows.device)
-        shifted = rows - self._shift
+        # One pass: read the (possibly strided) rows, write them shifted into a contiguous buffer.
+        shifted = torch.empty(rows.shape, dtype=rows.dtype, device=rows.device)
+        torch.sub(rows, self._shift, out=shifted)
+        shifted = shifted.view(n, d)
         self._gram.add_(shifted.T @ shifted)
-        self._sum.add_(shifted.sum(dim=0, dtype=torch.float64))
+        self._sum.add_(shifted.sum(dim=0))
         self.num_rows += n
 
     def mean(self) -> torch.Tensor | None:

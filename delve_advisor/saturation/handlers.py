@@ -92,7 +92,10 @@ class HandlerConfig:
 
 
 class LayerHandler(ABC):
-    """Turns one module's forward output into a ``(rows, features)`` matrix.
+    """Turns one module's forward output into a rows x features matrix.
+
+    ``to_rows`` returns a tensor of shape ``(..., features)``: every leading index is a row. It may
+    be a strided view of the output (no copy); the accumulator reads it once.
 
     Subclass it and register the subclass for your module type with
     :func:`register_layer_handler`. ``to_rows`` runs inside a forward hook under
@@ -104,14 +107,14 @@ class LayerHandler(ABC):
 
     @abstractmethod
     def to_rows(self, module: nn.Module, output: Any, config: HandlerConfig) -> torch.Tensor:
-        """Returns the 2-D rows x features view of ``output``."""
+        """Returns ``output`` as ``(..., features)``; each leading index is one row."""
 
 
 class LinearHandler(LayerHandler):
     """Linear layers: each leading index (batch, tokens, ...) is a row; out_features columns."""
 
     def to_rows(self, module: nn.Module, output: Any, config: HandlerConfig) -> torch.Tensor:
-        return output.reshape(-1, output.shape[-1])
+        return output
 
 
 class ConvHandler(LayerHandler):
@@ -140,7 +143,7 @@ class ConvHandler(LayerHandler):
             if config.spatial_samples is not None and positions > config.spatial_samples:
                 index = torch.randperm(positions, device=x.device)[: config.spatial_samples]
                 flat = flat[:, :, index]
-            return flat.transpose(1, 2).reshape(-1, c)
+            return flat.transpose(1, 2)  # (N, positions, C) view; rows are N * positions
         if method == "mean":
             return x.reshape(n, c, -1).mean(dim=2)
         if method == "max":

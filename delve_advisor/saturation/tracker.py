@@ -261,16 +261,17 @@ class SaturationTracker:
                     return
             with torch.no_grad():
                 rows = state.handler.to_rows(module, output, self.config)
-                if budget is not None and rows.shape[0] > budget:
-                    rows = rows[:budget]
+                num_rows = rows.numel() // rows.shape[-1] if rows.shape[-1] else 0
+                if budget is not None and num_rows > budget:
+                    rows = rows.reshape(-1, rows.shape[-1])[:budget]
+                    num_rows = budget
                 state.accumulators[mode].update(rows)
-                state.rows_seen[mode] += rows.shape[0]
+                state.rows_seen[mode] += num_rows
                 if "embed" in self.stats:
                     kept = sum(r.shape[0] for r in state.embed_rows[mode])
                     if kept < _EMBED_ROWS:
-                        state.embed_rows[mode].append(
-                            rows[: _EMBED_ROWS - kept].detach().to("cpu", torch.float64)
-                        )
+                        flat = rows.reshape(-1, rows.shape[-1])[: _EMBED_ROWS - kept]
+                        state.embed_rows[mode].append(flat.detach().to("cpu", torch.float64))
 
         return hook
 

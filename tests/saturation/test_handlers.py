@@ -17,7 +17,9 @@ from delve_advisor.saturation.handlers import _HANDLERS
 
 
 def _rows(module, output, **config):
-    return get_layer_handler(module).to_rows(module, output, HandlerConfig(**config))
+    """The handler's rows as a 2-D matrix (handlers may return (..., features))."""
+    rows = get_layer_handler(module).to_rows(module, output, HandlerConfig(**config))
+    return rows.reshape(-1, rows.shape[-1])
 
 
 def test_linear_on_tokens_keeps_every_token():
