@@ -6,7 +6,12 @@ The public API lives here; see ``docs/`` for the guides.
 from __future__ import annotations
 
 from delve_advisor import exceptions
+from delve_advisor.advisor import count_parameters, layer_costs, total_flops
+from delve_advisor.advisor.report import Report
+from delve_advisor.advisor.writers import register_report_writer
+from delve_advisor.data import Data, load_data
 from delve_advisor.exceptions import DelveAdvisorError
+from delve_advisor.models import check_compatibility, list_model_specs, load_model
 from delve_advisor.saturation import (
     AbstractWriter,
     SaturationTracker,
@@ -19,11 +24,21 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AbstractWriter",
+    "Data",
     "DelveAdvisorError",
+    "Report",
     "SaturationTracker",
     "__version__",
+    "check_compatibility",
+    "count_parameters",
     "exceptions",
+    "layer_costs",
+    "list_model_specs",
+    "load_data",
+    "load_model",
     "recompute_saturation",
     "register_layer_handler",
+    "register_report_writer",
     "register_writer",
+    "total_flops",
 ]

@@ -1,0 +1,101 @@
+"""Renders a report as Markdown (GitHub-flavoured tables)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from delve_advisor.advisor import _report_format as fmt
+
+if TYPE_CHECKING:
+    from delve_advisor.advisor.report import Report
+
+
+def _cell(text: str) -> str:
+    """Escapes a table cell: pipes and backslashes, newlines folded."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |"]
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _code(text: str) -> str:
+    """Inline code that survives backticks in ``text``."""
+    ticks = "``" if "`" in text else "`"
+    return f"{ticks}{text}{ticks}"
+
+
+def render_markdown(report: Report) -> str:
+    """Returns the whole report as one Markdown document."""
+    model = report.meta.get("model")
+    title = f"# delve-advisor report: {model}" if model else "# delve-advisor report"
+    lines = [title, "", f"**{report.headline}**", ""]
+    if report.status == "diverged":
+        lines += [f"> **Warning: training diverged.** {fmt.status_sentence(report)}", ""]
+    else:
+        lines += [fmt.status_sentence(report), ""]
+    lines += [f"- {k}: {v}" for k, v in fmt.run_facts(report)]
+    lines.append("")
+
+    lines += ["## Tail", ""]
+    if report.tail:
+        layers = report.layers.set_index("name")
+        lines.append(
+            f"{len(report.tail)} layer(s) at the end of the network do no useful work at this "
+            "input size:"
+        )
+        lines.append("")
+        for name in report.tail:
+            row = layers.loc[name]
+            evidence = fmt.EVIDENCE_LABELS[row["evidence"]]
+            sat = fmt.fmt_saturation(row["saturation_train"], bool(row["dead"]))
+            lines.append(
+                f"- {_code(name)}: {evidence}; r_min {fmt.fmt_rf(row['r_min'])}, "
+                f"saturation (train) {sat}"
+            )
+    else:
+        lines.append("No tail: no layer is flagged at the end of the network.")
+    lines.append("")
+    lines += [f"- {sentence}" for sentence in fmt.agreement_sentences(report)]
+    lines.append("")
+
+    lines += ["## Suggestions", ""]
+    if not report.suggestions:
+        lines += ["No suggestion: nothing to change at this input size.", ""]
+    for s in report.suggestions:
+        targets = ", ".join(_code(t) for t in s.targets)
+        lines += [f"### {s.rank}. {s.kind}: {targets}", "", s.rationale, ""]
+        lines += _table(
+            ["metric", "before", "after", "change"],
+            [list(r) for r in fmt.prediction_rows(s.before, s.after)],
+        )
+        lines += ["", "Edits:", "", "```json"]
+        lines += [json.dumps(e, ensure_ascii=False) for e in s.edits]
+        lines += ["```", ""]
+
+    lines += ["## Layers", ""]
+    header, rows = fmt.layer_table(report)
+    if rows:
+        lines += _table(header, rows)
+    else:
+        lines.append("No layer was analysed.")
+    lines.append("")
+
+    lines += ["## Warnings", ""]
+    warnings = report.meta.get("warnings") or []
+    lines += [f"- {w}" for w in warnings] if warnings else ["None."]
+    lines.append("")
+
+    thresholds = report.meta.get("thresholds")
+    if isinstance(thresholds, dict) and thresholds:
+        lines += ["## Thresholds", ""]
+        lines += [f"- {k}: {v}" for k, v in thresholds.items()]
+        lines.append("")
+    versions = fmt.versions_text(report)
+    footer = f"Report schema {report.SCHEMA_VERSION}" + (f"; {versions}" if versions else "")
+    lines += ["---", "", f"_{footer}._", ""]
+    return "\n".join(lines)
