@@ -21,7 +21,8 @@ from delve_advisor.data import (
 from delve_advisor.exceptions import InvalidArgumentError, SpecError
 
 FORMS = "valid data specs:"
-FASHION_MNIST = Path("/work/shared/data/FashionMNIST/raw")
+# ../shared beside the repository (CI lays a copy there too)
+FASHION_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "FashionMNIST" / "raw"
 needs_fashion_mnist = pytest.mark.skipif(
     not (FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
     reason="Fashion-MNIST IDX files not present",

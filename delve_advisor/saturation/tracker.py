@@ -225,6 +225,7 @@ class SaturationTracker:
         self._forward_set: set[str] = set()
         self._warned_non_finite: set[tuple[str, str]] = set()
         self._records: list[dict[str, Any]] = []
+        self.last_result: EpochResult | None = None
         self._recording = True
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self.writer = create_writer([] if nosave else save_to, self.savefile, writer_args)

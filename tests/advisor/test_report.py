@@ -437,7 +437,7 @@ def test_markdown_has_headline_tail_layers_suggestions_and_warnings(samples):
         "Conv2d",
         "4.61 k",
         "903 k",
-        "32×14×14",  # noqa: RUF001
+        "32×14×14",
         "7",
         "9",
         "",
@@ -461,11 +461,11 @@ def test_markdown_has_headline_tail_layers_suggestions_and_warnings(samples):
     second = md.index("### 2. prune_layers: `layer4`")
     assert first < second
     block = md[first:second]
-    assert "| FLOPs | 8.12 M | 29 M | ×3.57 |" in block  # noqa: RUF001
-    assert "| feasible input range | 57–89 px | 29–45 px | changed |" in block  # noqa: RUF001
+    assert "| FLOPs | 8.12 M | 29 M | ×3.57 |" in block
+    assert "| feasible input range | 57–89 px | 29–45 px | changed |" in block
     assert "| unproductive layers | 2 | 0 | -2 |" in block
     assert '{"op": "set_stride", "module": "layer2.0.conv1", "value": [1, 1]}' in block
-    assert "| parameters | 248 k | 27.1 k | ×0.11 |" in md[second:]  # noqa: RUF001
+    assert "| parameters | 248 k | 27.1 k | ×0.11 |" in md[second:]
     assert "- layer 'fc' has no spatial extent" in md.split("## Warnings", 1)[1]
     assert "- saturation_ratio: 0.5" in md
 
