@@ -11,6 +11,19 @@ from delve_advisor.advisor.report import Report
 from delve_advisor.advisor.writers import register_report_writer
 from delve_advisor.data import Data, load_data
 from delve_advisor.exceptions import DelveAdvisorError
+from delve_advisor.graph import (
+    GlobalOp,
+    LayerReceptiveField,
+    MergeOp,
+    PointwiseOp,
+    ReceptiveFieldAnalysis,
+    RuleContext,
+    TransposedOp,
+    UpsampleOp,
+    WindowOp,
+    receptive_field,
+    register_rf_rule,
+)
 from delve_advisor.models import check_compatibility, list_model_specs, load_model
 from delve_advisor.saturation import (
     AbstractWriter,
@@ -26,8 +39,17 @@ __all__ = [
     "AbstractWriter",
     "Data",
     "DelveAdvisorError",
+    "GlobalOp",
+    "LayerReceptiveField",
+    "MergeOp",
+    "PointwiseOp",
+    "ReceptiveFieldAnalysis",
     "Report",
+    "RuleContext",
     "SaturationTracker",
+    "TransposedOp",
+    "UpsampleOp",
+    "WindowOp",
     "__version__",
     "check_compatibility",
     "count_parameters",
@@ -36,9 +58,11 @@ __all__ = [
     "list_model_specs",
     "load_data",
     "load_model",
+    "receptive_field",
     "recompute_saturation",
     "register_layer_handler",
     "register_report_writer",
+    "register_rf_rule",
     "register_writer",
     "total_flops",
 ]
