@@ -6,10 +6,17 @@ The public API lives here; see ``docs/`` for the guides.
 from __future__ import annotations
 
 from delve_advisor import exceptions
-from delve_advisor.advisor import count_parameters, layer_costs, total_flops
-from delve_advisor.advisor.report import Report
+from delve_advisor.advisor import (
+    TailThresholds,
+    advise,
+    count_parameters,
+    layer_costs,
+    total_flops,
+)
+from delve_advisor.advisor.report import Prediction, Report, Suggestion
 from delve_advisor.advisor.writers import register_report_writer
 from delve_advisor.data import Data, load_data
+from delve_advisor.edits import apply_edits, list_module_paths, load_edits, save_edits
 from delve_advisor.exceptions import DelveAdvisorError
 from delve_advisor.graph import (
     GlobalOp,
@@ -43,20 +50,27 @@ __all__ = [
     "LayerReceptiveField",
     "MergeOp",
     "PointwiseOp",
+    "Prediction",
     "ReceptiveFieldAnalysis",
     "Report",
     "RuleContext",
     "SaturationTracker",
+    "Suggestion",
+    "TailThresholds",
     "TransposedOp",
     "UpsampleOp",
     "WindowOp",
     "__version__",
+    "advise",
+    "apply_edits",
     "check_compatibility",
     "count_parameters",
     "exceptions",
     "layer_costs",
     "list_model_specs",
+    "list_module_paths",
     "load_data",
+    "load_edits",
     "load_model",
     "receptive_field",
     "recompute_saturation",
@@ -64,5 +78,6 @@ __all__ = [
     "register_report_writer",
     "register_rf_rule",
     "register_writer",
+    "save_edits",
     "total_flops",
 ]

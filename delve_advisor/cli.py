@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
+
+from delve_advisor.exceptions import DelveAdvisorError
 
 app = typer.Typer(
     name="delve-advisor",
     help="Find the layers of a PyTorch model that do no useful work on your data.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 
 
@@ -27,19 +32,110 @@ def _configure_logging(quiet: bool) -> None:
     )
 
 
+def _fail(error: Exception) -> NoReturn:
+    message = " ".join(str(error).split())
+    typer.echo(f"delve-advisor: error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _finish(report, paths: dict, quiet: bool) -> None:
+    where = paths.get("html") or next(iter(paths.values()))
+    if not quiet:
+        for kind, path in paths.items():
+            typer.echo(f"{kind}: {path}")
+    typer.echo(f"report: {where}")
+    typer.echo(report.headline)
+
+
 @app.command()
-def demo(
-    out: Path = typer.Option(Path("delve-advisor-demo"), help="Output folder."),
-    epochs: int = typer.Option(2, min=1, help="Training epochs."),
+def analyze(
+    model: str = typer.Option(..., "--model", "-m", help="torchvision:NAME or module:factory."),
+    data: str | None = typer.Option(
+        None,
+        "--data",
+        "-d",
+        help="fashion-mnist:DIR, cifar10:DIR, imagefolder:DIR, npz:FILE or synthetic; "
+        "omit for a report from the graph alone.",
+    ),
+    input_size: int | None = typer.Option(None, "--input-size", "-s", help="Input side in pixels."),
+    epochs: int = typer.Option(3, "--epochs", "-e", min=1, help="Training epochs."),
+    out: Path = typer.Option(Path("delve-advisor-report"), "--out", "-o", help="Report folder."),
+    num_classes: int | None = typer.Option(
+        None, "--num-classes", help="Classes (default: the data's)."
+    ),
+    in_channels: int | None = typer.Option(
+        None, "--in-channels", help="Input channels (default: the data's, else 3)."
+    ),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="state_dict to load."),
+    no_train: bool = typer.Option(False, "--no-train", help="Only evaluate (a trained model)."),
+    probes: bool = typer.Option(False, "--probes", help="Fit a linear probe per layer."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="At most this many samples a split."
+    ),
+    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and the result."),
 ) -> None:
-    """Track the saturation of a small CNN on built-in synthetic data (no data or GPU needed)."""
-    from delve_advisor.saturation.demo import run_tracker_demo
+    """Analyse a model (and a short training run on data) and write the report."""
+    from delve_advisor.advisor.advise import advise
+    from delve_advisor.data import load_data
+    from delve_advisor.models import load_model
 
     _configure_logging(quiet)
-    result = run_tracker_demo(out, epochs=epochs)
-    typer.echo(result)
+    try:
+        loaded = None
+        if data is not None:
+            loaded = load_data(data, input_size=input_size, batch_size=batch_size, limit=limit)
+        channels = in_channels or (loaded.in_channels if loaded else 3)
+        classes = num_classes or (loaded.num_classes if loaded else None)
+        if loaded is None and input_size is None:
+            raise DelveAdvisorError("--input-size is required without --data")
+        net = load_model(model, num_classes=classes, in_channels=channels, checkpoint=checkpoint)
+        side = loaded.input_size if loaded is not None else (input_size, input_size)
+        report = advise(
+            net,
+            loaded,
+            input_size=(channels, *side),
+            epochs=epochs,
+            train=not no_train,
+            device=device,
+            probes=probes,
+            lr=lr,
+            model_name=model,
+            progress=None if not quiet else False,
+        )
+        paths = report.save(out)
+    except DelveAdvisorError as error:
+        _fail(error)
+    _finish(report, paths, quiet)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("delve-advisor-report"), "--out", "-o", help="Report folder."),
+    epochs: int = typer.Option(3, "--epochs", "-e", min=1, help="Training epochs."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and the result."),
+) -> None:
+    """Run the advisor on ResNet-18 and built-in synthetic data (no data set or GPU needed)."""
+    from delve_advisor.advisor.demo import run_demo
+
+    _configure_logging(quiet)
+    try:
+        report, paths = run_demo(
+            out, epochs=epochs, device=device, progress=None if not quiet else False
+        )
+    except DelveAdvisorError as error:
+        _fail(error)
+    _finish(report, paths, quiet)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Runs the app (``python -m delve_advisor.cli``)."""
+    app(prog_name="delve-advisor")
+    sys.exit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

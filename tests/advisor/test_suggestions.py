@@ -1,0 +1,106 @@
+"""Suggestions from the graph alone: the right edit first, predictions measured on edited copies."""
+
+import pytest
+import torchvision
+from torch import nn
+
+from delve_advisor import receptive_field
+from delve_advisor.advisor.cost import total_flops
+from delve_advisor.advisor.suggestions import rf_evidence, suggest, weighted_layers
+from delve_advisor.advisor.tail import find_tail
+from delve_advisor.edits import apply_edits
+
+
+def _suggest(model, size):
+    analysis = receptive_field(model, input_size=size)
+    body, head = weighted_layers(analysis, model)
+    tail = find_tail(body, rf_evidence(analysis, body, size[1:]))
+    return analysis, body, head, tail, suggest(model, analysis, tail.tail, size)
+
+
+def matched_cnn(in_channels=1):
+    """Receptive field 22 px at its last conv: every layer is productive at 28 px."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 3),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
+
+
+def test_resnet18_at_28_px_first_suggests_dropping_the_stem_stride():
+    model = torchvision.models.resnet18(num_classes=10)
+    size = (3, 28, 28)
+    _analysis, body, head, tail, (suggestions, _) = _suggest(model, size)
+    assert head == ["fc"] and body[0] == "conv1"
+    assert tail.tail[-2:] == ["layer4.1.conv1", "layer4.1.conv2"]
+    first = suggestions[0]
+    assert first.kind == "drop_downsampling" and first.targets == ["conv1"]
+    assert first.edits == [{"op": "set_stride", "module": "conv1", "value": [1, 1]}]
+    assert first.before.unproductive == 7 and first.after.unproductive == 3
+    edited = apply_edits(model, first.edits, size)
+    assert first.after.flops == total_flops(edited, size)
+    assert first.before.flops == total_flops(model, size)
+    assert first.after.params == first.before.params
+    assert first.before.input_range[1] == 435
+    kinds = [s.kind for s in suggestions]
+    assert kinds == sorted(kinds, key=["drop_downsampling", "prune_layers", "resize_input"].index)
+    assert [s.rank for s in suggestions] == list(range(1, len(suggestions) + 1))
+
+
+def test_prune_keeps_the_model_running_and_saves_what_it_says():
+    model = torchvision.models.resnet18(num_classes=10)
+    size = (3, 28, 28)
+    *_, (suggestions, notes) = _suggest(model, size)
+    prune = next(s for s in suggestions if s.kind == "prune_layers")
+    edited = apply_edits(model, prune.edits, size)
+    assert prune.after.params == sum(p.numel() for p in edited.parameters())
+    assert prune.after.params < prune.before.params
+    assert {"op": "replace_with_identity", "module": "layer4"} in prune.edits
+    assert {"op": "replace_linear_input", "module": "fc", "value": 256} in prune.edits
+    assert any("re-attached with 256 inputs" in n for n in notes)
+
+
+def test_resize_goes_to_the_low_end_of_the_feasible_range():
+    model = torchvision.models.resnet18(num_classes=10)
+    analysis, *_, (suggestions, _) = _suggest(model, (3, 28, 28))
+    resize = next(s for s in suggestions if s.kind == "resize_input")
+    low = analysis.input_range()[0][0]
+    assert resize.edits == [{"op": "resize_input", "module": "input", "value": [low, low]}]
+    assert resize.after.unproductive == 0
+
+
+def test_residual_stride_changes_with_its_shortcut():
+    model = torchvision.models.resnet18(num_classes=10)
+    size = (3, 64, 64)
+    _analysis, _body, _head, _tail, (suggestions, _) = _suggest(model, size)
+    coupled = [s for s in suggestions if "layer2.0.conv1" in s.targets]
+    for s in coupled:
+        assert "layer2.0.downsample.0" in s.targets
+        apply_edits(model, s.edits, size)
+
+
+def test_a_network_matched_to_its_input_gets_no_tail_and_no_suggestion():
+    analysis, _body, _head, tail, (suggestions, notes) = _suggest(matched_cnn(), (1, 28, 28))
+    assert analysis.unproductive(28) == []
+    assert tail.tail == [] and suggestions == [] and notes == []
+
+
+@pytest.mark.slow
+def test_vgg16_at_32_px_suggests_dropping_an_early_pool():
+    model = torchvision.models.vgg16(num_classes=10)
+    size = (3, 32, 32)
+    _analysis, _body, head, tail, (suggestions, _) = _suggest(model, size)
+    assert head == ["classifier.0", "classifier.3", "classifier.6"]
+    assert "features.28" in tail.tail
+    first = suggestions[0]
+    assert first.kind == "drop_downsampling" and first.targets == ["features.4"]
+    assert first.edits == [{"op": "replace_with_identity", "module": "features.4"}]
+    assert first.after.unproductive < first.before.unproductive
