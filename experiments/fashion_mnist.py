@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--models", nargs="+", default=list(RUNS), choices=list(RUNS))
     args = parser.parse_args()
     summary = {}
@@ -72,6 +73,7 @@ def main() -> None:
             data,
             input_size=size,
             epochs=args.epochs,
+            lr=args.lr,
             device=args.device,
             probes=True,
             model_name=name,
@@ -86,6 +88,7 @@ def main() -> None:
             "val_accuracy": report.meta.get("val_accuracy"),
             "seconds": round(elapsed, 1),
             "device": report.meta["device"],
+            "lr": args.lr,
         }
         print(f"[{name}] {elapsed:.0f} s, val accuracy {report.meta.get('val_accuracy')}")
         print(f"[{name}] {report.headline}", flush=True)

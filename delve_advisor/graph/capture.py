@@ -70,6 +70,8 @@ class CapturedGraph:
     method: str
     input_shape: tuple[int, ...]
     notes: list[str] = field(default_factory=list)
+    #: The traced fx graph (fx captures only), reusable to propagate other input shapes.
+    fx_graph: fx.Graph | None = None
 
 
 def _device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -145,10 +147,13 @@ def _size_error(
 
 
 def _fx_capture(
-    model: nn.Module, example: torch.Tensor, leaf_types: tuple[type, ...]
+    model: nn.Module,
+    example: torch.Tensor,
+    leaf_types: tuple[type, ...],
+    graph: fx.Graph | None = None,
 ) -> CapturedGraph:
-    tracer = _LeafTracer(leaf_types)
-    graph = tracer.trace(model)
+    if graph is None:
+        graph = _LeafTracer(leaf_types).trace(model)
     modules = dict(model.named_modules())
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
@@ -226,7 +231,7 @@ def _fx_capture(
         names[node] = cnode.name
         captured[node] = cnode
         order.append(cnode)
-    return CapturedGraph(order, FX, tuple(example.shape))
+    return CapturedGraph(order, FX, tuple(example.shape), fx_graph=graph)
 
 
 def _fetch_attr(model: nn.Module, target: str) -> Any:
@@ -307,6 +312,27 @@ def _autograd_capture(
     from delve_advisor.graph._autograd import autograd_nodes
 
     return CapturedGraph(autograd_nodes(model, example, leaf_types), AUTOGRAD, tuple(example.shape))
+
+
+def reshape_graph(
+    model: nn.Module, captured: CapturedGraph, input_size: Sequence[int]
+) -> CapturedGraph | None:
+    """Re-propagates shapes through an fx capture's traced graph at another input size.
+
+    Runs on ``model`` as given (pass a meta-device copy to skip all arithmetic); no new trace.
+
+    Returns:
+        The capture at ``input_size``, or None when ``captured`` has no fx graph.
+
+    Raises:
+        InputSizeError: The forward pass fails at a layer (the message names it).
+    """
+    if captured.fx_graph is None:
+        return None
+    device, dtype = _device_dtype(model)
+    example = torch.zeros((1, *input_size), device=device, dtype=dtype)
+    with _eval_mode(model), torch.no_grad():
+        return _fx_capture(model, example, (), graph=captured.fx_graph)
 
 
 def capture_graph(

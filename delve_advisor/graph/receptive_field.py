@@ -6,6 +6,7 @@ the captured graph in forward (topological) order; see ``docs/receptive-field.md
 
 from __future__ import annotations
 
+import copy
 import difflib
 import logging
 import math
@@ -17,7 +18,12 @@ from torch import nn
 
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError, UnknownNameError
 from delve_advisor.graph import rules as R
-from delve_advisor.graph.capture import CapturedGraph, CapturedNode, capture_graph
+from delve_advisor.graph.capture import (
+    CapturedGraph,
+    CapturedNode,
+    capture_graph,
+    reshape_graph,
+)
 
 if TYPE_CHECKING:
     import networkx
@@ -138,6 +144,8 @@ class ReceptiveFieldAnalysis:
             self.input_size[1:]: {layer.name: layer.input_map for layer in self.layers}
         }
         self._graph: networkx.DiGraph | None = None
+        self._captured: CapturedGraph | None = captured
+        self._shape_model: nn.Module | None = None
 
     # ------------------------------------------------------------------ the one pass
 
@@ -385,19 +393,42 @@ class ReceptiveFieldAnalysis:
         return values
 
     def _maps_at(self, resolution: tuple[int, ...]) -> dict[str, tuple[int, ...] | None]:
-        """Input feature-map sizes of every node, from real shapes at ``resolution``."""
+        """Input feature-map sizes of every node, from real shapes at ``resolution``.
+
+        The traced fx graph is reused and shapes are propagated on a meta-device copy of the
+        model (no arithmetic); when that is not possible the model is captured again.
+        """
         if resolution not in self._maps_cache:
-            captured = capture_graph(
-                self._model,
-                (self.input_size[0], *resolution),
-                self._leaf_modules,
-                method=self.capture_method,
-            )
+            size = (self.input_size[0], *resolution)
+            captured = self._reshaped(size)
+            if captured is None:
+                captured = capture_graph(
+                    self._model, size, self._leaf_modules, method=self.capture_method
+                )
             other = ReceptiveFieldAnalysis.__new__(ReceptiveFieldAnalysis)
             other._nd, other.warnings = self._nd, []
             layers = other._analyze(captured.nodes)
             self._maps_cache[resolution] = {layer.name: layer.input_map for layer in layers}
         return self._maps_cache[resolution]
+
+    def _reshaped(self, size: tuple[int, ...]) -> CapturedGraph | None:
+        """The capture at ``size`` through the cached fx graph on a meta copy, or None."""
+        if self._captured is None or self._captured.fx_graph is None:
+            return None
+        if self._shape_model is None:
+            try:
+                self._shape_model = copy.deepcopy(self._model).to("meta")
+            except Exception:  # a model that cannot be copied or moved: capture again instead
+                self._captured = None
+                return None
+        try:
+            return reshape_graph(self._shape_model, self._captured, size)
+        except InputSizeError:
+            raise
+        except Exception as exc:  # an op without a meta kernel: capture again instead
+            _log.info("shape propagation on the meta device failed (%s); re-capturing", exc)
+            self._captured = None
+            return None
 
     @staticmethod
     def _axis_flags(
