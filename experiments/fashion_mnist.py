@@ -22,7 +22,7 @@ from delve_advisor.advisor.advise import advise
 
 
 def matched_cnn() -> nn.Module:
-    """A small CNN whose receptive field (22 px at its last conv) fits 28 px inputs."""
+    """A small CNN whose receptive field (20 px at its last conv) fits 28 px inputs."""
     return nn.Sequential(
         nn.Conv2d(1, 32, 5),
         nn.ReLU(),

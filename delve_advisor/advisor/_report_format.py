@@ -66,6 +66,15 @@ def fmt_saturation(value: Any, dead: bool) -> str:
     return fmt_percent(value)
 
 
+def tail_saturation(row: Any) -> str:
+    """The saturation tail detection reads (eval when measured, else train), labelled."""
+    for mode in ("eval", "train"):
+        value = row[f"saturation_{mode}"]
+        if not is_missing(value):
+            return f"saturation ({mode}) {fmt_saturation(value, bool(row['dead']))}"
+    return "saturation —"
+
+
 def fmt_idim(value: Any) -> str:
     """Formats an intrinsic dimension (a whole number or missing)."""
     return MISSING if is_missing(value) else f"{value:.0f}"

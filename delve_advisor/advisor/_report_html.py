@@ -110,10 +110,10 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
         items = []
         for name in report.tail:
             row = layers.loc[name]
-            sat = fmt.fmt_saturation(row["saturation_train"], bool(row["dead"]))
             items.append(
                 f"<li><code>{escape(name)}</code>: {escape(fmt.EVIDENCE_LABELS[row['evidence']])}"
-                f"; r_min {escape(fmt.fmt_rf(row['r_min']))}, saturation (train) {escape(sat)}</li>"
+                f"; r_min {escape(fmt.fmt_rf(row['r_min']))}, "
+                f"{escape(fmt.tail_saturation(row))}</li>"
             )
         body.append(
             f"<p>{len(report.tail)} layer(s) at the end of the network do no useful work at this "

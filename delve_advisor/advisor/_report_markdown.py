@@ -52,10 +52,9 @@ def render_markdown(report: Report) -> str:
         for name in report.tail:
             row = layers.loc[name]
             evidence = fmt.EVIDENCE_LABELS[row["evidence"]]
-            sat = fmt.fmt_saturation(row["saturation_train"], bool(row["dead"]))
             lines.append(
                 f"- {_code(name)}: {evidence}; r_min {fmt.fmt_rf(row['r_min'])}, "
-                f"saturation (train) {sat}"
+                f"{fmt.tail_saturation(row)}"
             )
     else:
         lines.append("No tail: no layer is flagged at the end of the network.")

@@ -248,6 +248,7 @@ def advise(
             )
 
     saturation = dead = None
+    mode = None
     if run is not None and run.saturation:
         mode = "eval" if any(m == "eval" for m, _ in run.saturation) else "train"
         saturation = {n: _stat(run.saturation.get((mode, n)), "lsat") for n in body}
@@ -291,6 +292,7 @@ def advise(
             "min_tail_length": thresholds.min_tail_length,
             "sat_threshold": (tracker_options or {}).get("sat_threshold", 0.99),
             "reference_saturation": tail.reference_saturation,
+            "saturation_mode": mode,
         },
         "elapsed_s": time.perf_counter() - start,
         "versions": {"delve_advisor": delve_advisor.__version__, "torch": torch.__version__},
