@@ -54,6 +54,7 @@ from delve_advisor._data_readers import (
     read_idx,
 )
 from delve_advisor._data_spec import DATA_SPEC_FORMS, DataSpec, parse_data_spec
+from delve_advisor._sizes import image_size
 from delve_advisor._synthetic import SYNTHETIC_CLASSES, _read_synthetic, synthetic_objects
 from delve_advisor.exceptions import InvalidArgumentError
 
@@ -121,24 +122,6 @@ def _channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean.float(), std.float()
 
 
-def _check_size(input_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
-    if input_size is None:
-        return None
-    if isinstance(input_size, int) and not isinstance(input_size, bool):
-        size = (input_size, input_size)
-    elif (
-        isinstance(input_size, (tuple, list))
-        and len(input_size) == 2
-        and all(isinstance(s, int) and not isinstance(s, bool) for s in input_size)
-    ):
-        size = (int(input_size[0]), int(input_size[1]))
-    else:
-        raise InvalidArgumentError(f"input_size must be an int or (H, W) ints, got {input_size!r}")
-    if min(size) < 1:
-        raise InvalidArgumentError(f"input_size must be positive, got {input_size!r}")
-    return size
-
-
 @dataclass
 class Data:
     """Training and validation loaders with what a model needs to know about them.
@@ -203,7 +186,7 @@ def load_data(
         >>> tuple(x.shape), data.num_classes, data.native_size
         ((10, 3, 28, 28), 10, (32, 32))
     """
-    size = _check_size(input_size)
+    size = None if input_size is None else image_size(input_size)
     for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidArgumentError(f"{name} must be an int >= {low}, got {value!r}")

@@ -39,6 +39,7 @@ import torch
 import torchvision
 from torch import nn
 
+from delve_advisor._sizes import image_size
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError, SpecError
 
 __all__ = [
@@ -463,18 +464,7 @@ def check_compatibility(
         raise InvalidArgumentError(f"expected an nn.Module, got {type(model).__name__}")
     _check_count("in_channels", in_channels)
     _check_count("num_classes", num_classes)
-    if isinstance(input_size, int) and not isinstance(input_size, bool):
-        size = (input_size, input_size)
-    elif (
-        isinstance(input_size, (tuple, list))
-        and len(input_size) == 2
-        and all(isinstance(s, int) and not isinstance(s, bool) for s in input_size)
-    ):
-        size = (int(input_size[0]), int(input_size[1]))
-    else:
-        raise InvalidArgumentError(f"input_size must be an int or (H, W), got {input_size!r}")
-    if min(size) < 1:
-        raise InvalidArgumentError(f"input_size must be positive, got {input_size!r}")
+    size = image_size(input_size)
     stem = _first_conv(model, in_channels=in_channels, size=max(size))
     if stem is not None and stem.in_channels != in_channels:
         raise InputSizeError(

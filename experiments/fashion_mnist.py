@@ -15,33 +15,15 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from delve_advisor import load_data, load_model
 from delve_advisor.advisor.advise import advise
-
-
-def matched_cnn() -> nn.Module:
-    """A small CNN whose receptive field (20 px at its last conv) fits 28 px inputs."""
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 5),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(64, 10),
-    )
-
+from delve_advisor.testing import matched_cnn
 
 RUNS = {
     "resnet18": (lambda: load_model("torchvision:resnet18", num_classes=10, in_channels=1), 28),
     "vgg16": (lambda: load_model("torchvision:vgg16", num_classes=10, in_channels=1), 32),
-    "matched": (matched_cnn, 28),
+    "matched": (lambda: matched_cnn(width=32), 28),
 }
 
 

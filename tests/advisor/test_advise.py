@@ -6,29 +6,12 @@ from html.parser import HTMLParser
 import pytest
 import torch
 import torchvision
-from torch import nn
 
 from delve_advisor import load_data, load_model
 from delve_advisor.advisor import validate_report
 from delve_advisor.advisor.advise import advise
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError, SpecError
-
-
-def matched_cnn(in_channels=1):
-    """Receptive field 20 px at its last conv: every layer is productive at 28 px."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 16, 5),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 32, 3),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(32, 10),
-    )
+from delve_advisor.testing import matched_cnn
 
 
 def _fmnist(fashion_mnist, size=None, limit=768):

@@ -2,13 +2,13 @@
 
 import pytest
 import torchvision
-from torch import nn
 
 from delve_advisor import receptive_field
 from delve_advisor.advisor.cost import total_flops
 from delve_advisor.advisor.suggestions import rf_evidence, suggest, weighted_layers
 from delve_advisor.advisor.tail import find_tail
 from delve_advisor.edits import apply_edits
+from delve_advisor.testing import matched_cnn
 
 
 def _suggest(model, size):
@@ -16,23 +16,6 @@ def _suggest(model, size):
     body, head = weighted_layers(analysis, model)
     tail = find_tail(body, rf_evidence(analysis, body, size[1:]))
     return analysis, body, head, tail, suggest(model, analysis, tail.tail, size)
-
-
-def matched_cnn(in_channels=1):
-    """Receptive field 20 px at its last conv: every layer is productive at 28 px."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 16, 5),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 32, 3),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(32, 10),
-    )
 
 
 def test_resnet18_at_28_px_first_suggests_dropping_the_stem_stride():

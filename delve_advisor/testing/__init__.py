@@ -1,0 +1,34 @@
+"""Tiny models with known answers, for tests, examples and experiments."""
+
+from __future__ import annotations
+
+from torch import nn
+
+__all__ = ["matched_cnn"]
+
+
+def matched_cnn(in_channels: int = 1, width: int = 16, num_classes: int = 10) -> nn.Module:
+    """A small CNN whose receptive field fits 28-px inputs: the advisor should find no tail.
+
+    5×5 conv, 2×2 max-pool, 3×3 conv, 2×2 max-pool, 3×3 conv, global average pool, linear. The
+    receptive fields are 5, 6, 10, 12 and 20 px (r_max = r_min: one path), so at 28 px no layer
+    covers the input and every input map stays larger than the kernel.
+
+    Args:
+        in_channels: Input channels.
+        width: Channels of the first conv; the next two have twice as many.
+        num_classes: Outputs of the linear head.
+    """
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(2 * width, 2 * width, 3),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(2 * width, num_classes),
+    )
