@@ -39,6 +39,7 @@ import torch
 import torchvision
 from torch import nn
 
+from delve_advisor._modules import device_and_dtype, eval_mode
 from delve_advisor._sizes import image_size
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError, SpecError
 
@@ -231,13 +232,9 @@ def _first_conv(
     ]
     if not handles:
         return None
-    modes = {m: m.training for m in model.modules()}
-    tensors = [*model.parameters(), *model.buffers()]
-    device = tensors[0].device if tensors else torch.device("cpu")
-    dtype = next((t.dtype for t in tensors if t.is_floating_point()), torch.get_default_dtype())
+    device, dtype = device_and_dtype(model)
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(torch.zeros(1, in_channels, size, size, device=device, dtype=dtype))
     except _StemFound:
         pass
@@ -246,8 +243,6 @@ def _first_conv(
     finally:
         for handle in handles:
             handle.remove()
-        for module, mode in modes.items():
-            module.training = mode
     return found[0] if found else None
 
 
@@ -471,22 +466,15 @@ def check_compatibility(
             f"model expects {stem.in_channels} channels, data has {in_channels} — pass "
             f"in_channels={in_channels} / --in-channels {in_channels}"
         )
-    modes = {m: m.training for m in model.modules()}
-    tensors = [*model.parameters(), *model.buffers()]
-    device = tensors[0].device if tensors else torch.device("cpu")
-    dtype = next((t.dtype for t in tensors if t.is_floating_point()), torch.get_default_dtype())
+    device, dtype = device_and_dtype(model)
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             output = model(torch.zeros(2, in_channels, *size, device=device, dtype=dtype))
     except (RuntimeError, ValueError, IndexError, AssertionError) as error:
         raise InputSizeError(
             f"{type(model).__name__} cannot run on images of {in_channels} channels and size "
             f"{size[0]}x{size[1]}: {error}"
         ) from error
-    finally:
-        for module, mode in modes.items():
-            module.training = mode
     logits = _logits(output)
     if logits is None or logits.dim() != 2 or logits.shape[0] != 2:
         shape = tuple(logits.shape[1:]) if logits is not None else type(output).__name__

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from delve_advisor._modules import eval_mode
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError
 
 __all__ = ["count_parameters", "layer_costs", "total_flops"]
@@ -107,7 +108,6 @@ def _run_counted(
 ) -> tuple[int, dict[nn.Module, list[Any]]]:
     """One eval-mode forward at batch 1 under a FLOP counter; per-leaf totals if ``leaves``."""
     run_model, dev, dtype = _resolve(model, device)
-    modes = {m: m.training for m in run_model.modules()}
     stats: dict[nn.Module, list[Any]] = {}
     handles = []
     counter = FlopCounterMode(display=False)
@@ -130,10 +130,9 @@ def _run_counted(
                 if next(module.children(), None) is None:
                     handles.append(module.register_forward_pre_hook(pre_hook))
                     handles.append(module.register_forward_hook(post_hook))
-        run_model.eval()
         x = torch.zeros((1, *dims), device=dev, dtype=dtype)
         try:
-            with torch.no_grad(), counter:
+            with eval_mode(run_model), torch.no_grad(), counter:
                 run_model(x)
         except (RuntimeError, ValueError, IndexError, AssertionError) as error:
             shape = ", ".join(map(str, dims))
@@ -143,8 +142,6 @@ def _run_counted(
     finally:
         for handle in handles:
             handle.remove()
-        for module, mode in modes.items():
-            module.training = mode
     if run_model is not model:
         # Statistics were keyed by the copy's modules; re-key them by the original's.
         originals = dict(zip(run_model.modules(), model.modules(), strict=True))

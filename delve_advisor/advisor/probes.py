@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
+from delve_advisor._modules import eval_mode
 from delve_advisor.edits import get_module
 
 __all__ = ["probe_accuracy"]
@@ -40,10 +41,8 @@ def _collect(
         handles.append(get_module(model, name).register_forward_hook(hook))
     labels: list[torch.Tensor] = []
     seen = 0
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             for x, y in loader:
                 if seen >= limit:
                     break
@@ -54,7 +53,6 @@ def _collect(
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return {n: torch.cat(f) for n, f in features.items()}, torch.cat(labels)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from delve_advisor._modules import device_and_dtype, eval_mode
 from delve_advisor.edits.operations import Edit, ResizeInput, edit_from_dict
 from delve_advisor.exceptions import EditError
 
@@ -19,29 +20,14 @@ __all__ = ["apply_edits", "load_edits", "output_signature", "save_edits"]
 EditLike = Edit | Mapping[str, Any]
 
 
-def _first_param(model: nn.Module) -> torch.Tensor | None:
-    for tensor in model.parameters():
-        return tensor
-    for tensor in model.buffers():
-        return tensor
-    return None
-
-
 def output_signature(model: nn.Module, input_size: Sequence[int]) -> list[tuple[int, ...]]:
     """The shapes of every tensor a model returns for one zero input of ``input_size`` (C, H, W).
 
     Runs in eval mode under ``no_grad`` and restores the model's mode.
     """
-    ref = _first_param(model)
-    device = ref.device if ref is not None else torch.device("cpu")
-    dtype = ref.dtype if ref is not None and ref.is_floating_point() else torch.float32
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(torch.zeros((1, *input_size), device=device, dtype=dtype))
-    finally:
-        model.train(was_training)
+    device, dtype = device_and_dtype(model)
+    with eval_mode(model), torch.no_grad():
+        out = model(torch.zeros((1, *input_size), device=device, dtype=dtype))
     flat: list[tuple[int, ...]] = []
 
     def walk(value: Any) -> None:

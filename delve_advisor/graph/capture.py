@@ -9,14 +9,14 @@ autograd graph of one real forward pass.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import fx, nn
 
+from delve_advisor._modules import device_and_dtype, eval_mode
 from delve_advisor.exceptions import GraphCaptureError, InputSizeError
 from delve_advisor.graph.rules import TensorInfo, get_rf_rule
 
@@ -72,27 +72,6 @@ class CapturedGraph:
     notes: list[str] = field(default_factory=list)
     #: The traced fx graph (fx captures only), reusable to propagate other input shapes.
     fx_graph: fx.Graph | None = None
-
-
-def _device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    for tensor in (*model.parameters(), *model.buffers()):
-        if tensor.is_floating_point():
-            return tensor.device, tensor.dtype
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device, torch.get_default_dtype()
-    return torch.device("cpu"), torch.get_default_dtype()
-
-
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Puts every submodule in eval mode and restores each one's own flag afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    try:
-        model.eval()
-        yield
-    finally:
-        for module, mode in modes:
-            module.training = mode
 
 
 def _summary(value: Any) -> Any:
@@ -329,9 +308,9 @@ def reshape_graph(
     """
     if captured.fx_graph is None:
         return None
-    device, dtype = _device_dtype(model)
+    device, dtype = device_and_dtype(model)
     example = torch.zeros((1, *input_size), device=device, dtype=dtype)
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         return _fx_capture(model, example, (), graph=captured.fx_graph)
 
 
@@ -360,11 +339,11 @@ def capture_graph(
         InputSizeError: The forward pass fails at a layer (the message names it).
         GraphCaptureError: No capture method can record the graph.
     """
-    device, dtype = _device_dtype(model)
+    device, dtype = device_and_dtype(model)
     example = torch.rand((1, *input_size), device=device, dtype=dtype)
     leaf_types = tuple(leaf_modules)
     errors: list[str] = []
-    with _eval_mode(model):
+    with eval_mode(model):
         if method in (None, FX):
             try:
                 with torch.no_grad():
