@@ -135,18 +135,28 @@ def predict(
 
 
 def _downsampling_candidates(
-    analysis: ReceptiveFieldAnalysis, model: nn.Module, border: Sequence[str]
+    analysis: ReceptiveFieldAnalysis, model: nn.Module, border: Sequence[str], notes: list[str]
 ) -> list[_Candidate]:
-    """Strided convs and pooling layers before the first border layer, earliest first."""
+    """Strided convs and pooling layers before the first border layer, earliest first.
+
+    Strided functional ops (``F.max_pool2d`` in a forward) cannot be edited from outside the
+    model's code: they are named in ``notes`` instead.
+    """
     order = [layer.name for layer in analysis.layers]
     first_border = min((order.index(b) for b in border), default=len(order))
     graph = analysis.graph
     found = []
     for index, layer in enumerate(analysis.layers[:first_border]):
         path = layer.module_path
-        if path is None or layer.effect != "window" or not any(s > 1 for s in layer.stride):
+        if layer.effect != "window" or not any(s > 1 for s in layer.stride):
             continue
         if max(layer.kernel) <= 1:  # a shortcut's 1x1 conv: changed with its block, not alone
+            continue
+        if path is None:
+            notes.append(
+                f"{layer.name} ({layer.op}) downsamples before the border but is a functional "
+                "call in forward(); change its stride in the model's code to try it"
+            )
             continue
         module = get_module(model, path)
         nd = len(layer.stride)
@@ -308,7 +318,7 @@ def suggest(
     border = analysis.border_layers(resolution)
     found: list[tuple[str, list[str], str, list[dict], Prediction]] = []
 
-    for candidate in _downsampling_candidates(analysis, model, border)[:max_downsampling]:
+    for candidate in _downsampling_candidates(analysis, model, border, notes)[:max_downsampling]:
         try:
             edited = apply_edits(model, candidate.edits, input_size)
             after, _ = predict(edited, input_size)

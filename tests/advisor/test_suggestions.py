@@ -1,7 +1,9 @@
 """Suggestions from the graph alone: the right edit first, predictions measured on edited copies."""
 
 import pytest
+import torch
 import torchvision
+from torch import nn
 
 from delve_advisor import receptive_field
 from delve_advisor.advisor.cost import total_flops
@@ -87,3 +89,25 @@ def test_vgg16_at_32_px_suggests_dropping_an_early_pool():
     assert first.kind == "drop_downsampling" and first.targets == ["features.4"]
     assert first.edits == [{"op": "replace_with_identity", "module": "features.4"}]
     assert first.after.unproductive < first.before.unproductive
+
+
+class _FunctionalPool(nn.Module):
+    """A stem whose max-pool is a functional call: not editable from outside."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.body = nn.Sequential(*[nn.Conv2d(8, 8, 3, padding=1) for _ in range(6)])
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(self.conv1(x), 2)
+        x = self.body(x).mean(dim=(2, 3))
+        return self.head(x)
+
+
+def test_functional_downsampling_is_named_not_edited():
+    *_, tail, (suggestions, notes) = _suggest(_FunctionalPool(), (1, 12, 12))
+    assert tail.tail
+    assert all(s.kind != "drop_downsampling" for s in suggestions)
+    assert any("max_pool2d" in n and "functional call" in n for n in notes)
