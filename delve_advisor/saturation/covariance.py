@@ -7,6 +7,9 @@ import torch
 __all__ = ["CovarianceAccumulator"]
 
 _GRAM_DTYPES = (torch.float32, torch.float64)
+#: Batches whose Gram matrices are summed in the activation dtype (in place, no temporary)
+#: before the sum is added to the float64 totals; reading the covariance always flushes first.
+FLUSH_EVERY = 8
 
 
 class CovarianceAccumulator:
@@ -14,10 +17,10 @@ class CovarianceAccumulator:
 
     The covariance is ``C = S/n - mu mu^T`` with ``S = sum x^T x`` and ``mu = sum x / n`` over every
     row recorded so far (not just the last batch). The running sums are kept in float64; each
-    batch's Gram matrix is computed in the activation's dtype (float32 for half-precision inputs)
-    and added in float64. To avoid cancellation when ``|mean| >> std``, every row is shifted by a
-    fixed vector (the first batch's mean) before it is accumulated; the covariance does not depend
-    on the shift.
+    batch's Gram matrix is computed in the activation's dtype (float32 for half-precision inputs),
+    summed in place over at most :data:`FLUSH_EVERY` batches, and added in float64. To avoid
+    cancellation when ``|mean| >> std``, every row is shifted by a fixed vector (the first batch's
+    mean) before it is accumulated; the covariance does not depend on the shift.
 
     Args:
         device: Where the running sums live. ``None`` keeps them on the device of the first batch.
@@ -40,6 +43,9 @@ class CovarianceAccumulator:
         self._shift: torch.Tensor | None = None
         self._gram: torch.Tensor | None = None
         self._sum: torch.Tensor | None = None
+        self._gram_batch: torch.Tensor | None = None  # activation dtype, up to FLUSH_EVERY
+        self._sum_batch: torch.Tensor | None = None
+        self._pending = 0
 
     def update(self, rows: torch.Tensor) -> None:
         """Adds a batch of rows to the running sums.
@@ -73,24 +79,40 @@ class CovarianceAccumulator:
             self._shift = rows.reshape(-1, d).mean(dim=0)
             self._gram = torch.zeros((d, d), dtype=torch.float64, device=rows.device)
             self._sum = torch.zeros(d, dtype=torch.float64, device=rows.device)
+            self._gram_batch = torch.zeros((d, d), dtype=rows.dtype, device=rows.device)
+            self._sum_batch = torch.zeros(d, dtype=rows.dtype, device=rows.device)
         # One pass: read the (possibly strided) rows, write them shifted into a contiguous buffer.
         shifted = torch.empty(rows.shape, dtype=rows.dtype, device=rows.device)
         torch.sub(rows, self._shift, out=shifted)
         shifted = shifted.view(n, d)
-        self._gram.add_(shifted.T @ shifted)
-        self._sum.add_(shifted.sum(dim=0))
+        self._gram_batch.addmm_(shifted.T, shifted)
+        self._sum_batch.add_(shifted.sum(dim=0))
         self.num_rows += n
+        self._pending += 1
+        if self._pending >= FLUSH_EVERY:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Adds the batches summed in the activation dtype to the float64 totals."""
+        if self._pending:
+            self._gram.add_(self._gram_batch)
+            self._sum.add_(self._sum_batch)
+            self._gram_batch.zero_()
+            self._sum_batch.zero_()
+            self._pending = 0
 
     def mean(self) -> torch.Tensor | None:
         """The float64 mean of all rows, or ``None`` when no row was recorded."""
         if self.num_rows == 0:
             return None
+        self._flush()
         return self._sum / self.num_rows + self._shift.to(torch.float64)
 
     def covariance(self) -> torch.Tensor | None:
         """The float64 population covariance of all rows, or ``None`` when no row was recorded."""
         if self.num_rows == 0:
             return None
+        self._flush()
         shifted_mean = self._sum / self.num_rows
         cov = self._gram / self.num_rows - torch.outer(shifted_mean, shifted_mean)
         return (cov + cov.T) / 2
@@ -99,4 +121,5 @@ class CovarianceAccumulator:
         """Whether every recorded value was finite (checked on the running sums, no data copy)."""
         if self.num_rows == 0:
             return True
+        self._flush()
         return bool(torch.isfinite(self._sum).all() and torch.isfinite(self._gram).all())
