@@ -189,6 +189,7 @@ class SaturationTracker:
             spatial_samples=spatial_samples,
         )
         self.stats = stats
+        self._keep_embed = "embed" in stats  # read by the hook on every batch
         self.savefile = Path(savefile)
         self.log_interval = int(log_interval)
         self.max_samples = None if max_samples is None else int(max_samples)
@@ -268,7 +269,7 @@ class SaturationTracker:
                     num_rows = budget
                 state.accumulators[mode].update(rows)
                 state.rows_seen[mode] += num_rows
-                if "embed" in self.stats:
+                if self._keep_embed:
                     kept = sum(r.shape[0] for r in state.embed_rows[mode])
                     if kept < _EMBED_ROWS:
                         flat = rows.reshape(-1, rows.shape[-1])[: _EMBED_ROWS - kept]
