@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from delve_advisor.advisor.advise import advise
-from delve_advisor.advisor.cost import count_parameters, layer_costs, total_flops
 from delve_advisor.advisor.plots import (
     plot_combined,
     plot_receptive_field,
@@ -27,6 +26,7 @@ from delve_advisor.advisor.writers import (
     register_report_writer,
     unregister_report_writer,
 )
+from delve_advisor.cost import count_parameters, layer_costs, total_flops
 
 __all__ = [
     "BaseReportWriter",

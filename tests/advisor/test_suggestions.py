@@ -6,9 +6,9 @@ import torchvision
 from torch import nn
 
 from delve_advisor import receptive_field
-from delve_advisor.advisor.cost import total_flops
 from delve_advisor.advisor.suggestions import rf_evidence, suggest, weighted_layers
 from delve_advisor.advisor.tail import find_tail
+from delve_advisor.cost import total_flops
 from delve_advisor.edits import apply_edits
 from delve_advisor.testing import matched_cnn
 

@@ -1,4 +1,4 @@
-"""Tests of delve_advisor.advisor.cost against FLOPs and parameter counts worked out by hand."""
+"""Tests of delve_advisor.cost against FLOPs and parameter counts worked out by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from delve_advisor.advisor import count_parameters, layer_costs, total_flops
+from delve_advisor.cost import count_parameters, layer_costs, total_flops
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError
 
 
@@ -157,7 +157,7 @@ def test_meta_device_runs_on_a_copy_with_the_same_counts():
 def test_docstring_examples():
     import doctest
 
-    import delve_advisor.advisor.cost
+    import delve_advisor.cost
 
-    result = doctest.testmod(delve_advisor.advisor.cost)
+    result = doctest.testmod(delve_advisor.cost)
     assert result.attempted >= 3 and result.failed == 0
