@@ -88,34 +88,39 @@ def _parse_stats(stats: str | list[str] | tuple[str, ...]) -> dict[str, frozense
 
 
 def _caller_namespaces() -> list[dict[str, Any]]:
-    """Locals and globals of the first calling frame outside delve_advisor."""
+    """Locals, then globals, of each calling frame outside delve_advisor, innermost first."""
+    namespaces: list[dict[str, Any]] = []
     frame = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("delve_advisor"):
+    while frame is not None:
+        if not frame.f_globals.get("__name__", "").startswith("delve_advisor"):
+            namespaces += [frame.f_locals, frame.f_globals]
         frame = frame.f_back
-    if frame is None:
-        return []
-    return [frame.f_locals, frame.f_globals]
+    return namespaces
 
 
 def _find_parent(layers: list[nn.Module]) -> dict[int, str] | None:
-    """id(module) -> qualified name in the smallest module of the caller that holds all ``layers``.
+    """id(module) -> qualified name in the caller's outermost module that holds all ``layers``.
 
-    Looks at the variables of the code that constructs the tracker (its locals, then its
-    globals), as delve users pass ``[model.linear1, model.linear2]`` with ``model`` in scope.
-    Returns None when no such module is found.
+    Looks at the variables of the code that constructs the tracker (locals, then globals; then
+    those of its callers, until a holder is found), as delve users pass
+    ``[model.linear1, model.linear2]`` with ``model`` in scope. In one namespace the outermost
+    holder wins, so that names are those the whole model gives (``layer1.0.conv1``, not
+    ``0.conv1`` because ``block = model.layer1`` is also in scope). None when none is found.
     """
     wanted = {id(m) for m in layers}
-    best: tuple[int, dict[int, str]] | None = None
     seen: set[int] = set()
     for namespace in _caller_namespaces():
+        best: tuple[int, dict[int, str]] | None = None
         for value in list(namespace.values()):
             if not isinstance(value, nn.Module) or id(value) in wanted or id(value) in seen:
                 continue
             seen.add(id(value))
             paths = {id(m): name for name, m in value.named_modules() if name}
-            if wanted <= paths.keys() and (best is None or len(paths) < best[0]):
+            if wanted <= paths.keys() and (best is None or len(paths) > best[0]):
                 best = (len(paths), paths)
-    return None if best is None else best[1]
+        if best is not None:
+            return best[1]
+    return None
 
 
 def _list_roots(modules: list[nn.Module] | tuple[nn.Module, ...]) -> list[tuple[str, nn.Module]]:
