@@ -34,6 +34,7 @@ from delve_advisor.graph import (
 from delve_advisor.models import check_compatibility, list_model_specs, load_model
 from delve_advisor.saturation import (
     AbstractWriter,
+    CheckLayerSat,
     SaturationTracker,
     recompute_saturation,
     register_layer_handler,
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AbstractWriter",
+    "CheckLayerSat",
     "Data",
     "DelveAdvisorError",
     "GlobalOp",

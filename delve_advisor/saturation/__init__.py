@@ -20,7 +20,7 @@ from delve_advisor.saturation.spectrum import (
     intrinsic_dimension,
     saturation,
 )
-from delve_advisor.saturation.tracker import VALID_STATS, SaturationTracker
+from delve_advisor.saturation.tracker import VALID_STATS, CheckLayerSat, SaturationTracker
 from delve_advisor.saturation.writers import (
     AbstractWriter,
     CompositeWriter,
@@ -41,6 +41,7 @@ __all__ = [
     "VALID_STATS",
     "AbstractWriter",
     "CSVWriter",
+    "CheckLayerSat",
     "CompositeWriter",
     "ConvHandler",
     "CovarianceAccumulator",

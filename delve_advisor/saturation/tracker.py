@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -31,11 +32,12 @@ from delve_advisor.saturation.result import MODES, EpochResult, LayerSaturation,
 from delve_advisor.saturation.spectrum import compute_spectrum
 from delve_advisor.saturation.writers import AbstractWriter, create_writer
 
-__all__ = ["SaturationTracker"]
+__all__ = ["CheckLayerSat", "SaturationTracker"]
 
 logger = logging.getLogger(__name__)
 
 VALID_STATS = ("idim", "lsat", "cov", "det", "logdet", "trc", "dtrc", "embed")
+MODE_SUFFIXES = {"train": ("train",), "eval": ("eval",)}  # "<stat>_<suffix>" -> modes
 HISTORY_COLUMNS = ["epoch", "mode", "layer", "stat", "value", "status"]
 _EMBED_ROWS = 1000  # rows kept per layer and mode for the 2-D embedding
 
@@ -59,6 +61,83 @@ class _LayerState:
         self.embed_rows[mode] = []
 
 
+def _parse_stats(stats: str | list[str] | tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """Statistic name -> the modes it is reported in, from delve-style stat names.
+
+    ``"lsat"`` is reported in both modes (train and eval passes, as delve does); ``"lsat_eval"``
+    (delve's name) in eval mode and ``"lsat_train"`` in train mode. A stat given in several forms
+    is reported in the union of their modes. Order follows the first mention.
+    """
+    names = [stats] if isinstance(stats, str) else list(stats)
+    modes: dict[str, set[str]] = {}
+    unknown = []
+    for name in names:
+        base, _, suffix = str(name).partition("_")
+        if base not in VALID_STATS or (suffix and suffix not in MODE_SUFFIXES):
+            unknown.append(name)
+            continue
+        modes.setdefault(base, set()).update(MODE_SUFFIXES[suffix] if suffix else MODES)
+    if unknown:
+        raise UnknownNameError(
+            f"unknown stat(s) {unknown} in stats; valid: {', '.join(VALID_STATS)}, each also "
+            "as '<stat>_eval' (only on eval passes, delve's form) or '<stat>_train'"
+        )
+    if not modes:
+        raise InvalidArgumentError(f"stats is empty; choose from {', '.join(VALID_STATS)}")
+    return {stat: frozenset(m) for stat, m in modes.items()}
+
+
+def _caller_namespaces() -> list[dict[str, Any]]:
+    """Locals, then globals, of each calling frame outside delve_advisor, innermost first."""
+    namespaces: list[dict[str, Any]] = []
+    frame = sys._getframe(1)
+    while frame is not None:
+        if not frame.f_globals.get("__name__", "").startswith("delve_advisor"):
+            namespaces += [frame.f_locals, frame.f_globals]
+        frame = frame.f_back
+    return namespaces
+
+
+def _find_parent(layers: list[nn.Module]) -> dict[int, str] | None:
+    """id(module) -> qualified name in the caller's outermost module that holds all ``layers``.
+
+    Looks at the variables of the code that constructs the tracker (locals, then globals; then
+    those of its callers, until a holder is found), as delve users pass
+    ``[model.linear1, model.linear2]`` with ``model`` in scope. In one namespace the outermost
+    holder wins, so that names are those the whole model gives (``layer1.0.conv1``, not
+    ``0.conv1`` because ``block = model.layer1`` is also in scope). None when none is found.
+    """
+    wanted = {id(m) for m in layers}
+    seen: set[int] = set()
+    for namespace in _caller_namespaces():
+        best: tuple[int, dict[int, str]] | None = None
+        for value in list(namespace.values()):
+            if not isinstance(value, nn.Module) or id(value) in wanted or id(value) in seen:
+                continue
+            seen.add(id(value))
+            paths = {id(m): name for name, m in value.named_modules() if name}
+            if wanted <= paths.keys() and (best is None or len(paths) > best[0]):
+                best = (len(paths), paths)
+        if best is not None:
+            return best[1]
+    return None
+
+
+def _list_roots(modules: list[nn.Module] | tuple[nn.Module, ...]) -> list[tuple[str, nn.Module]]:
+    """Names for modules given as a list: their path in a parent found in the caller's scope, or
+    delve's ``Module-<position>-<class>``."""
+    for i, module in enumerate(modules):
+        if not isinstance(module, nn.Module):
+            raise InvalidArgumentError(
+                f"modules[{i}] is a {type(module).__name__}, not an nn.Module; pass layers, "
+                "a model, or a dict name -> module"
+            )
+    paths = _find_parent(list(modules))
+    if paths is not None:
+        return [(paths[id(m)], m) for m in modules]
+    return [(f"Module-{i}-{type(m).__name__}", m) for i, m in enumerate(modules)]
+
+
 def _collect_layers(
     modules: nn.Module | list[nn.Module] | dict[str, nn.Module],
 ) -> dict[str, nn.Module]:
@@ -68,7 +147,7 @@ def _collect_layers(
     elif isinstance(modules, dict):
         roots = list(modules.items())
     elif isinstance(modules, (list, tuple)):
-        roots = [(str(i), m) for i, m in enumerate(modules)]
+        roots = _list_roots(modules)
     else:
         raise InvalidArgumentError(
             f"modules must be an nn.Module, a list of modules or a dict name -> module, "
@@ -100,13 +179,19 @@ class SaturationTracker:
         save_to: Writer name(s) (``"csv"``, ``"npy"``, ``"plot"``, ``"tensorboard"``, ``"print"``,
             delve's ``"csvplot"``), :class:`AbstractWriter` instances, or a list of these.
         modules: The model (or a list / dict of modules) whose supported layers are tracked.
+            Layers are named by their qualified module name (``layer1.0.conv1``); layers given
+            as a list by their name in the model that holds them all, when the calling code
+            has that model in a variable (``[model.linear1, model.linear2]`` gives ``linear1``,
+            ``linear2``), else delve's ``Module-<position>-<class>`` (``Module-0-Linear``).
         layer_filter: Receives the dict qualified name -> module and returns the ones to track.
         writer_args: Extra keyword arguments for writers created from names.
         log_interval: Record every ``log_interval``-th forward call of each layer, counted per
             mode (the first call is recorded).
         max_samples: At most this many rows per layer and mode between resets.
         stats: Statistics to compute: ``idim``, ``lsat``, ``cov``, ``det``, ``logdet``, ``trc``,
-            ``dtrc``, ``embed``.
+            ``dtrc``, ``embed``, each reported for train and eval passes; delve's
+            ``<stat>_eval`` form (``lsat_eval``) reports it for eval passes only and
+            ``<stat>_train`` for train passes only, unless the plain name is given too.
         layerwise_sat: Write per-layer values to the writers.
         reset_covariance: Reset the accumulated covariance after every ``add_saturations()``.
         average_sat: Also write the average saturation over layers, per mode.
@@ -167,12 +252,7 @@ class SaturationTracker:
     ) -> None:
         if modules is None:
             raise InvalidArgumentError("modules is required: pass the model to track")
-        stats = [stats] if isinstance(stats, str) else list(stats)
-        unknown = [s for s in stats if s not in VALID_STATS]
-        if unknown:
-            raise UnknownNameError(f"unknown stat(s) {unknown}; valid: {', '.join(VALID_STATS)}")
-        if not stats:
-            raise InvalidArgumentError(f"stats is empty; choose from {', '.join(VALID_STATS)}")
+        stat_modes = _parse_stats(stats)
         if int(log_interval) < 1:
             raise InvalidArgumentError(f"log_interval must be >= 1, got {log_interval}")
         if max_samples is not None and int(max_samples) < 1:
@@ -188,8 +268,10 @@ class SaturationTracker:
             interpolation_downsampling=int(interpolation_downsampling),
             spatial_samples=spatial_samples,
         )
-        self.stats = stats
-        self._keep_embed = "embed" in stats  # read by the hook on every batch
+        self.stats = list(stat_modes)
+        self.stat_modes = stat_modes
+        self._recorded_modes = frozenset().union(*stat_modes.values())
+        self._keep_embed = "embed" in stat_modes  # read by the hook on every batch
         self.savefile = Path(savefile)
         self.log_interval = int(log_interval)
         self.max_samples = None if max_samples is None else int(max_samples)
@@ -249,6 +331,8 @@ class SaturationTracker:
             if not self._recording:
                 return
             mode = "train" if module.training else "eval"
+            if mode not in self._recorded_modes:
+                return
             calls = state.forward_calls[mode]
             state.forward_calls[mode] = calls + 1
             if calls % self.log_interval:
@@ -300,7 +384,7 @@ class SaturationTracker:
                 "no data",
                 0,
                 acc.num_features or 0,
-                dict.fromkeys(self._scalar_stats(), math.nan),
+                dict.fromkeys(self._scalar_stats(mode), math.nan),
             )
         d = acc.num_features
         if not acc.is_finite():
@@ -319,13 +403,13 @@ class SaturationTracker:
                 "non-finite",
                 acc.num_rows,
                 d,
-                dict.fromkeys(self._scalar_stats(), math.nan),
+                dict.fromkeys(self._scalar_stats(mode), math.nan),
             )
         cov = acc.covariance()
         spectrum = compute_spectrum(cov)
         status = "dead" if spectrum.is_dead else "ok"
         values: dict[str, Any] = {}
-        for stat in self.stats:
+        for stat in self._mode_stats(mode):
             if stat == "idim":
                 values[stat] = spectrum.idim(self.threshold)
             elif stat == "lsat":
@@ -346,8 +430,11 @@ class SaturationTracker:
             values["cov"] = cov.cpu().numpy()
         return LayerSaturation(name, mode, status, acc.num_rows, d, values, spectrum.eigenvalues)
 
-    def _scalar_stats(self) -> list[str]:
-        return [s for s in self.stats if s not in ("cov", "embed")]
+    def _mode_stats(self, mode: str) -> list[str]:
+        return [s for s in self.stats if mode in self.stat_modes[s]]
+
+    def _scalar_stats(self, mode: str) -> list[str]:
+        return [s for s in self._mode_stats(mode) if s not in ("cov", "embed")]
 
     @staticmethod
     def _embed(state: _LayerState, mode: str, cov: torch.Tensor) -> np.ndarray:
@@ -371,13 +458,18 @@ class SaturationTracker:
         Returns:
             delve-style dict ``"<mode>-<stat-name>_<layer>"`` -> value (NaN when no data).
         """
-        modes = [m for m in MODES if any(s.accumulators[m].num_rows for s in self._states.values())]
+
+        def has_data(mode: str) -> bool:
+            return any(s.accumulators[mode].num_rows for s in self._states.values())
+
+        modes = [m for m in MODES if self._mode_stats(m) and has_data(m)]
         if not modes:
             logger.warning(
-                "add_saturations() called before any recorded forward pass; "
-                "every entry is 'no data'"
+                "add_saturations() called before any recorded forward pass in the modes the "
+                "stats ask for (%s); every entry is 'no data'",
+                ", ".join(sorted(self._recorded_modes)),
             )
-            modes = ["train"]
+            modes = [m for m in MODES if self._mode_stats(m)][:1]
         layers = self.layer_names
         records: dict[tuple[str, str], LayerSaturation] = {}
         values: dict[str, Any] = {}
@@ -388,7 +480,7 @@ class SaturationTracker:
                 record = self._layer_result(name, mode)
                 records[(mode, name)] = record
                 for stat, value in record.stats.items():
-                    if stat in self.stats:
+                    if mode in self.stat_modes.get(stat, ()):
                         values[column_name(mode, stat, name)] = value
                     if np.ndim(value) == 0:
                         self._records.append(
@@ -480,3 +572,18 @@ class SaturationTracker:
 
     def __repr__(self) -> str:
         return f"SaturationTracker(layers={self.layer_names!r}, epoch={self.epoch})"
+
+
+class CheckLayerSat(SaturationTracker):
+    """delve's former name of :class:`SaturationTracker`, kept for scripts written against delve.
+
+    Warns with a ``DeprecationWarning`` when constructed; takes the same arguments.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        warnings.warn(
+            "CheckLayerSat is delve's old name; use SaturationTracker (same arguments)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        super().__init__(*args, **kwargs)

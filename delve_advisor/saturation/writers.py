@@ -422,3 +422,4 @@ for _name, _writer in (
     register_writer(_name, _writer)
 for _alias in ("csvplot", "csvplotting", "plotcsv"):  # delve 0.1.50's names for CSV + plots
     _WRITERS.register(_alias, ("csv", "plot"))
+_WRITERS.register("tb", ("tensorboard",))  # delve 0.1.50's short name

@@ -308,3 +308,105 @@ def test_device_defaults_to_the_activations_device_and_dtype_is_kept():
         model(torch.randn(4, 2, 5, 5))
         acc = tracker._states["3"].accumulators["train"]
         assert acc.covariance().device == next(model.parameters()).device
+
+
+# ---------------------------------------------------------------- delve's stat names and naming
+DELVE_STATS = ["lsat", "idim", "cov", "det", "trc", "dtrc", "embed"]  # delve 0.1.50's list
+
+
+@pytest.mark.parametrize("stat", DELVE_STATS)
+def test_every_delve_stat_name_and_its_eval_form_is_accepted(stat):
+    model = _net()
+    with _tracker(model, stats=[stat, f"{stat}_eval"]) as tracker:
+        model(torch.randn(6, 2, 5, 5, dtype=torch.float64))
+        model.eval()
+        model(torch.randn(6, 2, 5, 5, dtype=torch.float64))
+        tracker.add_saturations()
+    assert tracker.stats == [stat]
+    assert set(tracker.last_result.modes) == {"train", "eval"}
+
+
+def test_eval_form_alone_reports_eval_passes_only_and_matches_numpy():
+    model = _net()
+    train_batch = torch.randn(7, 2, 5, 5, dtype=torch.float64)
+    eval_batch = torch.randn(9, 2, 5, 5, dtype=torch.float64)
+    model.eval()
+    reference = _capture(model, [eval_batch])
+    model.train()
+    with _tracker(model, stats=["idim_eval", "lsat_train"]) as tracker:
+        model(train_batch)
+        model.eval()
+        model(eval_batch)
+        values = tracker.add_saturations()
+    assert set(values) == {
+        "eval-intrinsic-dimensionality_0",
+        "eval-intrinsic-dimensionality_3",
+        "train-saturation_0",
+        "train-saturation_3",
+    }
+    for layer, rows in reference.items():
+        cov = np.cov(rows, rowvar=False, bias=True)
+        eig = np.clip(np.sort(np.linalg.eigvalsh(cov))[::-1], 0, None)
+        expected = int(np.argmax(np.cumsum(eig) >= 0.99 * eig.sum()) + 1)
+        assert values[f"eval-intrinsic-dimensionality_{layer}"] == expected
+    assert set(tracker.history["mode"]) == {"train", "eval"}
+    assert set(tracker.history.query("mode == 'eval'")["stat"]) == {"idim"}
+
+
+def test_eval_form_does_not_record_train_passes():
+    model = _net()
+    with _tracker(model, stats=["lsat_eval"]) as tracker:
+        model(torch.randn(6, 2, 5, 5, dtype=torch.float64))
+        values = tracker.add_saturations()  # only train passes so far: no data
+        assert all(math.isnan(v) for v in values.values())
+        assert set(values) == {"eval-saturation_0", "eval-saturation_3"}
+        assert tracker._states["0"].accumulators["train"].num_rows == 0
+
+
+def test_unknown_stat_suffix_names_the_forms():
+    with pytest.raises(ValueError, match=r"\['lsat_foo'\] in stats; valid: idim, .*'<stat>_eval'"):
+        _tracker(_net(), stats=["lsat", "lsat_foo"])
+    with pytest.raises(ValueError, match=r"\['spectrum_eval'\]"):
+        _tracker(_net(), stats=["spectrum_eval"])
+
+
+class _TwoLayerNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+        self.linear2 = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.linear2(self.encoder(x))
+
+
+def test_list_of_layers_named_by_the_model_in_the_callers_scope():
+    model = _TwoLayerNet()
+    encoder = model.encoder  # an inner holder in scope too: the outermost one names them
+    tracker = _tracker([encoder[0], model.linear2])
+    assert tracker.layer_names == ["encoder.0", "linear2"]
+    model(torch.randn(5, 4))
+    assert set(tracker.add_saturations()) >= {"train-saturation_encoder.0"}
+    tracker.close()
+
+
+def test_list_of_layers_without_a_parent_in_scope_gets_delve_names():
+    tracker = _tracker([nn.Linear(4, 3), nn.Conv2d(1, 2, 3), nn.Sequential(nn.Linear(2, 2))])
+    assert tracker.layer_names == ["Module-0-Linear", "Module-1-Conv2d", "Module-2-Sequential.0"]
+    tracker.close()
+
+
+def test_list_with_something_else_than_a_module_names_the_position():
+    with pytest.raises(ValueError, match=r"modules\[1\] is a str, not an nn.Module"):
+        _tracker([nn.Linear(2, 2), "linear2"])
+
+
+def test_check_layer_sat_is_delve_s_old_name_with_a_warning():
+    from delve_advisor import CheckLayerSat
+
+    model = _TwoLayerNet()
+    with pytest.warns(DeprecationWarning, match="use SaturationTracker"):
+        tracker = CheckLayerSat("unused", save_to=[], modules=[model.linear2])
+    assert isinstance(tracker, SaturationTracker)
+    assert tracker.layer_names == ["linear2"]  # the caller's scope, not delve_advisor's
+    tracker.close()
