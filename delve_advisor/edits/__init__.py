@@ -25,7 +25,7 @@ from delve_advisor.edits.operations import (
 )
 from delve_advisor.edits.prediction import Prediction, predict
 from delve_advisor.edits.result import EditResult
-from delve_advisor.edits.saved import load_edited, save_edited
+from delve_advisor.edits.saved import apply_to_spec, edits_from_report, load_edited, save_edited
 
 __all__ = [
     "ChangeStem",
@@ -38,8 +38,10 @@ __all__ = [
     "SetStride",
     "TruncateStage",
     "apply_edits",
+    "apply_to_spec",
     "coupled_strides",
     "edit_from_dict",
+    "edits_from_report",
     "get_module",
     "list_edits",
     "list_module_paths",

@@ -22,7 +22,7 @@ from torch import nn
 from delve_advisor._modules import device_and_dtype, eval_mode, meta_copy
 from delve_advisor.edits._base import Edit, edit_from_dict
 from delve_advisor.edits.operations import ReplaceLinearInput, ResizeInput, SetStride
-from delve_advisor.edits.prediction import Prediction, predict
+from delve_advisor.edits.prediction import Prediction
 from delve_advisor.edits.result import EditResult
 from delve_advisor.exceptions import DelveAdvisorError, EditError, InvalidArgumentError
 
@@ -80,11 +80,27 @@ def _signature(model: nn.Module, size: Sequence[int], meta: bool) -> list[tuple[
 
         handles.append(linear.register_forward_pre_hook(hook))
 
+    last: list[str] = []
+
+    def track(path: str) -> Any:
+        def hook(module: nn.Module, args: tuple) -> None:
+            last.append(path)
+
+        return hook
+
     try:
         for path, module in target.named_modules():
             if isinstance(module, nn.Linear):
                 watch(path, module)
-        return output_signature(target, size)
+            if path and next(module.children(), None) is None:
+                handles.append(module.register_forward_pre_hook(track(path)))
+        try:
+            return output_signature(target, size)
+        except _LinearMismatch:
+            raise
+        except Exception as error:
+            where = f" in module {last[-1]!r}" if last else ""
+            raise RuntimeError(f"{type(error).__name__}{where}: {error}") from error
     finally:
         for handle in handles:
             handle.remove()
@@ -239,7 +255,7 @@ def _edit_copy(
                 coupled.append(extra)
     problem = _problem(work, new_size, expected, new_size != size, meta)
     if problem is not None:
-        detail = f"{type(problem).__name__}: {problem}"
+        detail = str(problem)
         if isinstance(problem, _LinearMismatch):
             detail = f"the Linear {problem}"
         raise EditError(f"the model no longer runs after {_names(applied)}: {detail}")
@@ -332,9 +348,9 @@ def apply_edits(
         kept=tuple(kept),
         reinitialised=tuple(reinitialised),
         removed=tuple(removed),
-        before=before if before is not None else predict(model, size),
-        after=predict(work, new_size),
         original_input_size=size,
+        original=model,
+        given_before=before,
     )
 
 

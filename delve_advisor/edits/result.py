@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from torch import nn
 
 from delve_advisor.edits._base import Edit
-from delve_advisor.edits.prediction import Prediction
+from delve_advisor.edits.prediction import Prediction, predict
 
 __all__ = ["EditResult"]
 
@@ -27,9 +28,11 @@ class EditResult:
         kept: Names of the parameters that are bit-identical to the original's.
         reinitialised: Names of the parameters that are new (freshly initialised layers).
         removed: Names of the original's parameters the copy no longer has.
-        before: :func:`~delve_advisor.edits.predict` of the original at its input size.
-        after: :func:`~delve_advisor.edits.predict` of the copy at ``input_size``.
-        original_input_size: (C, H, W) the original was measured at.
+        original_input_size: (C, H, W) the original ran at.
+        before: :func:`~delve_advisor.edits.predict` of the original at
+            ``original_input_size`` (measured on first access, then kept).
+        after: :func:`~delve_advisor.edits.predict` of the copy at ``input_size`` (measured
+            on first access, then kept).
 
     Example:
         >>> import torchvision
@@ -47,9 +50,23 @@ class EditResult:
     kept: tuple[str, ...]
     reinitialised: tuple[str, ...]
     removed: tuple[str, ...]
-    before: Prediction
-    after: Prediction
     original_input_size: tuple[int, ...]
+    original: nn.Module | None = field(default=None, repr=False)
+    given_before: Prediction | None = field(default=None, repr=False)
+
+    @cached_property
+    def before(self) -> Prediction:
+        """The original's prediction at ``original_input_size``."""
+        if self.given_before is not None:
+            return self.given_before
+        if self.original is None:
+            raise AttributeError("this EditResult has no original model to measure")
+        return predict(self.original, self.original_input_size)
+
+    @cached_property
+    def after(self) -> Prediction:
+        """The edited copy's prediction at ``input_size``."""
+        return predict(self.model, self.input_size)
 
     @property
     def resize(self) -> tuple[int, ...] | None:

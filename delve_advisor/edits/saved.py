@@ -8,6 +8,7 @@ No model object is pickled: :func:`load_edited` builds the model from its spec w
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from delve_advisor.edits.result import EditResult
 from delve_advisor.exceptions import EditError, InvalidArgumentError
 from delve_advisor.models import load_model
 
-__all__ = ["load_edited", "save_edited"]
+__all__ = ["apply_to_spec", "edits_from_report", "load_edited", "save_edited"]
 
 _FORMAT = "delve-advisor-edited/1"
 
@@ -133,3 +134,94 @@ def load_edited(path: str | os.PathLike, *, device: str | torch.device = "cpu") 
         raise EditError(f"the weights in {path} do not fit the rebuilt model: {error}") from error
     result.model.to(device)
     return result
+
+
+def edits_from_report(path: str | os.PathLike, suggestion: int = 1) -> tuple[list[Any], tuple]:
+    """The edits of one suggestion of a report JSON file, and the report's input size.
+
+    Args:
+        path: A ``report.json`` written by the advisor.
+        suggestion: The suggestion's rank (1 = the one to try first).
+
+    Returns:
+        The suggestion's edits (:class:`Edit` objects) and ``meta["input_size"]`` as (C, H, W).
+
+    Raises:
+        EditError: The file is not a report, has no such suggestion (the valid ranks are
+            listed), or lacks its input size.
+
+    Example:
+        >>> import json, tempfile, pathlib
+        >>> from delve_advisor.edits import edits_from_report
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "report.json"
+        >>> _ = path.write_text(json.dumps({"meta": {"input_size": [3, 32, 32]}, "suggestions": [
+        ...     {"rank": 1, "edits": [{"op": "replace_with_identity", "module": "maxpool"}]}]}))
+        >>> edits_from_report(path, 1)
+        ([ReplaceWithIdentity(module='maxpool', value=None)], (3, 32, 32))
+    """
+    import json
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise EditError(f"cannot read the report {path}: {error}") from error
+    if not isinstance(data, dict) or not isinstance(data.get("suggestions"), list):
+        raise EditError(f"{path} is not an advisor report (no 'suggestions' list)")
+    ranks = [s.get("rank") for s in data["suggestions"] if isinstance(s, dict)]
+    chosen = [s for s in data["suggestions"] if isinstance(s, dict) and s.get("rank") == suggestion]
+    if not chosen:
+        raise EditError(
+            f"{path} has no suggestion {suggestion}; its suggestions are {ranks or 'none'}"
+        )
+    size = (data.get("meta") or {}).get("input_size")
+    if not isinstance(size, list) or not size:
+        raise EditError(f"{path} has no meta.input_size; pass the input size explicitly")
+    edits = chosen[0].get("edits")
+    if not isinstance(edits, list):
+        raise EditError(f"suggestion {suggestion} in {path}: 'edits' must be a list")
+    return [edit_from_dict(e) for e in edits], tuple(int(v) for v in size)
+
+
+def apply_to_spec(
+    model_spec: str,
+    edits: Sequence[Any],
+    input_size: Sequence[int],
+    *,
+    weights: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+) -> EditResult:
+    """Builds the model a spec names (with its weights), and applies ``edits`` to it.
+
+    What ``delve-advisor apply`` runs; save the result with :func:`save_edited`.
+
+    Args:
+        model_spec: ``torchvision:NAME`` or ``package.module:factory``.
+        edits: Edits or their plain-data dicts.
+        input_size: (C, H, W).
+        weights: A state_dict file for the unedited model (loaded with ``weights_only=True``).
+        num_classes: Passed to :func:`delve_advisor.models.load_model`.
+        in_channels: Passed to ``load_model``; defaults to ``input_size[0]``.
+
+    Returns:
+        The :class:`EditResult`.
+
+    Raises:
+        SpecError: The spec or the weights do not build the model.
+        EditError: An edit cannot be applied.
+
+    Example:
+        >>> from delve_advisor.edits import SetStride, apply_to_spec
+        >>> result = apply_to_spec("torchvision:resnet18", [SetStride("conv1", [1, 1])],
+        ...                        (3, 32, 32), num_classes=10)
+        >>> result.model.conv1.stride
+        (1, 1)
+    """
+    model = load_model(
+        model_spec,
+        num_classes=num_classes,
+        in_channels=in_channels if in_channels is not None else int(input_size[0]),
+        checkpoint=weights,
+    )
+    return apply_edits(model, edits, tuple(input_size))
