@@ -199,9 +199,17 @@ def node_stride(node: fx.Node) -> tuple[int, ...] | None:
         return tuple(stride) if isinstance(stride, (list, tuple)) else (stride,)
     if node.op == "call_function" and node.target is operator.getitem:
         index = node.args[1]
-        if isinstance(index, tuple) and any(isinstance(i, slice) for i in index):
-            return tuple(i.step or 1 for i in index if isinstance(i, slice))
+        spatial = _spatial_slices(index)
+        if spatial:
+            return tuple(index[i].step or 1 for i in spatial)
     return None
+
+
+def _spatial_slices(index: object) -> list[int]:
+    """Positions of the slices past (N, C) in a ``getitem`` index tuple."""
+    if not isinstance(index, tuple) or len(index) < 3 or Ellipsis in index:
+        return []
+    return [i for i, item in enumerate(index) if i >= 2 and isinstance(item, slice)]
 
 
 def set_node_stride(
@@ -214,10 +222,9 @@ def set_node_stride(
             node.args = (*node.args[:index], tuple(value), *node.args[index + 1 :])
         else:
             node.kwargs = {**node.kwargs, "stride": tuple(value)}
-    elif node_stride(node) is not None:  # a slice: the last len(value) slices are spatial
+    elif node_stride(node) is not None:  # a slice: the slices past (N, C) are spatial
         index = list(node.args[1])
-        slots = [i for i, item in enumerate(index) if isinstance(item, slice)][-len(value) :]
-        for slot, step in zip(slots, value, strict=False):
+        for slot, step in zip(_spatial_slices(node.args[1]), value, strict=False):
             item = index[slot]
             index[slot] = slice(item.start, item.stop, None if step == 1 else step)
         node.args = (node.args[0], tuple(index), *node.args[2:])

@@ -101,7 +101,7 @@ class SetStride(Edit):
                 f"cannot set_stride on {self.module!r}: the graph node ({node.target!r}) has no "
                 "stride; only convs, pooling and strided slices have one"
             )
-        if len(old) != len(value):
+        if len(old) != len(value) and len(old) != 1:
             raise EditError(
                 f"set_stride on {self.module!r}: {len(value)} values for a node with {len(old)} "
                 f"spatial axes; give {len(old)}"
