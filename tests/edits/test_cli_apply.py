@@ -1,4 +1,4 @@
-"""``delve-advisor apply``: edits from a file or a report, before/after table, exit 2 on bad input."""
+"""``delve-advisor apply``: edits from a file or a report, a before/after table, exit 2."""
 
 import json
 
