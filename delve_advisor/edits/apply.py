@@ -106,14 +106,6 @@ def _signature(model: nn.Module, size: Sequence[int], meta: bool) -> list[tuple[
             handle.remove()
 
 
-def _runs_on_meta(model: nn.Module, size: Sequence[int]) -> bool:
-    try:
-        output_signature(meta_copy(model), size)
-    except Exception:
-        return False
-    return True
-
-
 def _names(edits: Sequence[Edit]) -> str:
     return ", ".join(f"{e.op} on {e.module!r}" for e in edits)
 
@@ -175,6 +167,12 @@ def coupled_strides(model: nn.Module, target: str, input_size: Sequence[int]) ->
 
     Returns:
         ``set_stride`` edits to 1, empty when ``target`` does not downsample or has no partner.
+
+    Example:
+        >>> import torchvision
+        >>> from delve_advisor.edits import coupled_strides
+        >>> coupled_strides(torchvision.models.resnet18(), "layer3.0.conv1", (3, 32, 32))
+        [SetStride(module='layer3.0.downsample.0', value=(1, 1))]
     """
     from delve_advisor.graph import receptive_field
 
@@ -211,14 +209,26 @@ def _edit_copy(
     model: nn.Module, parsed: Sequence[Edit], size: tuple[int, ...], couple: bool = True
 ) -> tuple[nn.Module, tuple[int, ...], list[Edit], list[Edit]]:
     """The edited copy, its input size, the edits applied and the coupled ones among them."""
-    meta = _runs_on_meta(model, size)
+    meta = True
     try:
         expected = _signature(model, size, meta)
-    except Exception as error:
-        raise EditError(
-            f"the model does not run at input size {size} before any edit: "
-            f"{type(error).__name__}: {error}"
-        ) from error
+    except Exception:  # the forward reads tensor values: check on the real model
+        meta = False
+        try:
+            expected = _signature(model, size, meta)
+        except Exception as error:
+            raise EditError(
+                f"the model does not run at input size {size} before any edit: {error}"
+            ) from error
+    if couple:  # fast path: a list that needs no coupled edit is checked once, at the end
+        work = copy.deepcopy(model)
+        new_size = size
+        for edit in parsed:
+            work = _apply_one(edit, work)
+            if isinstance(edit, ResizeInput):
+                new_size = (size[0], *edit.value)
+        if _problem(work, new_size, expected, new_size != size, meta) is None:
+            return work, new_size, list(parsed), []
     work = copy.deepcopy(model)
     applied: list[Edit] = []
     coupled: list[Edit] = []

@@ -166,7 +166,7 @@ def predict(model: nn.Module, input_size: Sequence[int], analysis: Any = None) -
         >>> from delve_advisor.edits import predict
         >>> from delve_advisor.testing import matched_cnn
         >>> p = predict(matched_cnn(), (1, 28, 28))
-        >>> p.params, p.unproductive, p.receptive_field["4"]
+        >>> p.params, p.unproductive, p.receptive_field["6"]
         (14634, 0, 20.0)
     """
     from delve_advisor.graph import receptive_field

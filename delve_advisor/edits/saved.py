@@ -117,7 +117,14 @@ def load_edited(path: str | os.PathLike, *, device: str | torch.device = "cpu") 
         SpecError: The model spec no longer builds.
 
     Example:
-        See :func:`save_edited`.
+        >>> import tempfile, pathlib
+        >>> from delve_advisor.edits import ResizeInput, apply_edits, load_edited, save_edited
+        >>> from delve_advisor.testing import matched_cnn
+        >>> result = apply_edits(matched_cnn(), [ResizeInput(value=[32, 32])], (1, 28, 28))
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "edited.pt"
+        >>> _ = save_edited(path, result, "delve_advisor.testing:matched_cnn")
+        >>> load_edited(path).input_size
+        (1, 32, 32)
     """
     path = Path(path)
     payload = _read(path)

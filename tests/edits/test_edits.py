@@ -301,3 +301,10 @@ def test_a_user_op_that_raises_becomes_an_edit_error_naming_it():
             apply_edits(net, [Explode("0")], (1, 5, 5))
     finally:
         unregister_edit("explode")
+
+
+def test_every_public_entry_point_has_a_runnable_example():
+    import delve_advisor.edits as edits
+
+    missing = [n for n in edits.__all__ if ">>>" not in (getattr(edits, n).__doc__ or "")]
+    assert missing == []
