@@ -17,6 +17,7 @@ from delve_advisor.edits import (
     apply_edits,
     predict,
 )
+from delve_advisor.exceptions import InvalidArgumentError
 from delve_advisor.testing import matched_cnn
 
 
@@ -129,3 +130,16 @@ def test_functional_downsampling_is_suggested_as_a_graph_edit():
     assert predict(result.model, size) == first.after
     assert first.after.unproductive < first.before.unproductive
     assert not any("functional call" in n for n in notes)
+
+
+def test_a_suggestion_applies_itself_and_needs_the_reports_input_size():
+    model = torchvision.models.resnet18(num_classes=10)
+    size = (3, 28, 28)
+    *_, (suggestions, _) = _suggest(model, size)
+    first = suggestions[0]
+    with pytest.raises(InvalidArgumentError, match=r"Suggestion.apply needs input_size"):
+        first.apply(model)
+    result = first.apply(model, input_size=size)
+    assert result.edits == first.edits and result.after == first.after
+    assert result.before == first.before
+    assert result.model.conv1.stride == (1, 1) and model.conv1.stride == (2, 2)
