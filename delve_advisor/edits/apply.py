@@ -21,7 +21,12 @@ from torch import nn
 
 from delve_advisor._modules import device_and_dtype, eval_mode, meta_copy
 from delve_advisor.edits._base import Edit, edit_from_dict
-from delve_advisor.edits.operations import ReplaceLinearInput, ResizeInput, SetStride
+from delve_advisor.edits.operations import (
+    ReplaceLinearInput,
+    ReplaceWithIdentity,
+    ResizeInput,
+    SetStride,
+)
 from delve_advisor.edits.prediction import Prediction
 from delve_advisor.edits.result import EditResult
 from delve_advisor.exceptions import DelveAdvisorError, EditError, InvalidArgumentError
@@ -193,6 +198,22 @@ def coupled_strides(model: nn.Module, target: str, input_size: Sequence[int]) ->
     return [SetStride(other, [1] * nd) for other in others if other != target]
 
 
+def _drops_stride(edit: Edit, model: nn.Module | None) -> bool:
+    """Whether ``edit`` may remove a downsampling step (and so need coupled strides)."""
+    if model is None:
+        return False
+    if isinstance(edit, SetStride):
+        return True
+    if not isinstance(edit, ReplaceWithIdentity):
+        return False
+    try:
+        stride = getattr(model.get_submodule(edit.module), "stride", None)
+    except AttributeError:
+        return True  # a graph node: let the analysis decide
+    values = stride if isinstance(stride, tuple) else (stride,)
+    return any(isinstance(v, int) and v > 1 for v in values)
+
+
 def _apply_one(edit: Edit, work: nn.Module) -> nn.Module:
     try:
         out = edit.apply(work)
@@ -249,7 +270,7 @@ def _edit_copy(
             if isinstance(problem, _LinearMismatch):
                 if (ReplaceLinearInput.op, problem.path) not in pending:
                     extras = [ReplaceLinearInput(problem.path, problem.got)]
-            elif not tried_strides:
+            elif not tried_strides and _drops_stride(edit, previous):
                 tried_strides = True
                 done = {(e.op, e.module) for e in applied}
                 extras = [
