@@ -248,8 +248,13 @@ def _edit_copy(
             work = _apply_one(edit, work)
             if isinstance(edit, ResizeInput):
                 new_size = (size[0], *edit.value)
-        if _problem(work, new_size, expected, new_size != size, meta) is None:
+        problem = _problem(work, new_size, expected, new_size != size, meta)
+        if problem is None:
             return work, new_size, list(parsed), []
+        if not isinstance(problem, _LinearMismatch) and not any(
+            _drops_stride(e, model) for e in parsed
+        ):  # nothing a coupled edit could fix
+            raise EditError(f"the model no longer runs after {_names(parsed)}: {problem}")
     work = copy.deepcopy(model)
     applied: list[Edit] = []
     coupled: list[Edit] = []
