@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,3 +39,46 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
     finally:
         for module, mode in modes:
             module.training = mode
+
+
+def module_uses(model: nn.Module, module: nn.Module) -> list[str]:
+    """Every dotted path under which ``module`` is registered in ``model`` (aliases included)."""
+    return [path for path, m in model.named_modules(remove_duplicate=False) if m is module and path]
+
+
+def replace_module(model: nn.Module, path: str, new: nn.Module) -> list[str]:
+    """Replaces the submodule at ``path`` by ``new`` at every path that shares it.
+
+    One module object registered under several paths (an aliased pooling layer) is replaced at
+    each of them, so the model stays consistent. The package's one module-replacement helper.
+
+    Args:
+        model: The model to change in place (callers pass their own copy).
+        path: Dotted path of the submodule (not the root).
+        new: The replacement.
+
+    Returns:
+        The paths replaced, ``path`` among them.
+    """
+    old = model.get_submodule(path)
+    paths = module_uses(model, old) or [path]
+    for use in paths:
+        parent_path, _, attribute = use.rpartition(".")
+        parent = model.get_submodule(parent_path) if parent_path else model
+        setattr(parent, attribute, new)
+    return paths
+
+
+def meta_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` whose parameters and buffers live on the meta device.
+
+    No weights are copied, so this is cheap even for large models; shapes, strides and the
+    module tree are those of ``model``.
+    """
+    memo: dict[int, object] = {}
+    for tensor in (*model.parameters(), *model.buffers()):
+        meta = torch.empty_like(tensor, device="meta")
+        if isinstance(tensor, nn.Parameter):
+            meta = nn.Parameter(meta, requires_grad=tensor.requires_grad)
+        memo[id(tensor)] = meta
+    return copy.deepcopy(model, memo)

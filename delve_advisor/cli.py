@@ -131,6 +131,68 @@ def demo(
     _finish(report, paths, quiet)
 
 
+# ------------------------------------------------------------------------- apply (issue 8)
+
+
+def _parse_size(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 1:
+        raise DelveAdvisorError(f"--input-size must be C,H,W (e.g. 3,224,224), got {text!r}")
+    return values
+
+
+@app.command()
+def apply(
+    model: str = typer.Option(..., "--model", "-m", help="torchvision:NAME or module:factory."),
+    edits: Path | None = typer.Option(None, "--edits", help="Edit list (.json, .yaml)."),
+    from_report: Path | None = typer.Option(
+        None, "--from-report", help="report.json whose suggestion to apply."
+    ),
+    suggestion: int = typer.Option(1, "--suggestion", help="Rank of the suggestion (1 first)."),
+    weights: Path | None = typer.Option(None, "--weights", help="state_dict of the model."),
+    input_size: str | None = typer.Option(
+        None, "--input-size", "-s", help="C,H,W (default: the report's)."
+    ),
+    num_classes: int | None = typer.Option(None, "--num-classes", help="Model outputs."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to save the edited model (.pt)."),
+) -> None:
+    """Apply edits (a file, or a report's suggestion) to a model and save the edited copy."""
+    from delve_advisor.advisor._report_format import prediction_rows
+    from delve_advisor.edits import apply_to_spec, edits_from_report, load_edits, save_edited
+
+    try:
+        if (edits is None) == (from_report is None):
+            raise DelveAdvisorError("give exactly one of --edits FILE and --from-report FILE")
+        size = _parse_size(input_size) if input_size is not None else None
+        if from_report is not None:
+            chosen, report_size = edits_from_report(from_report, suggestion)
+            size = size or report_size
+        else:
+            chosen = load_edits(edits)
+        if size is None:
+            raise DelveAdvisorError("--input-size C,H,W is required with --edits")
+        result = apply_to_spec(
+            model, chosen, size, weights=weights, num_classes=num_classes, in_channels=size[0]
+        )
+        rows = prediction_rows(result.before, result.after)
+        save_edited(out, result, model, num_classes=num_classes, in_channels=size[0])
+    except DelveAdvisorError as error:
+        _fail(error)
+    for edit in result.edits:
+        mark = " (coupled)" if edit in result.coupled else ""
+        typer.echo(f"edit: {edit.op} {edit.module} {edit.to_dict().get('value', '')}{mark}")
+    width = max(len(r[0]) for r in rows)
+    typer.echo(f"{'':{width}}  {'before':>14}  {'after':>14}  change")
+    for metric, before, after, change in rows:
+        typer.echo(f"{metric:{width}}  {before:>14}  {after:>14}  {change}")
+    if result.resize is not None:
+        typer.echo(f"input size: {'x'.join(map(str, result.input_size))} (resize the data)")
+    typer.echo(f"saved: {out}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     """Runs the app (``python -m delve_advisor.cli``)."""
     app(prog_name="delve-advisor")

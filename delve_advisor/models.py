@@ -39,7 +39,7 @@ import torch
 import torchvision
 from torch import nn
 
-from delve_advisor._modules import device_and_dtype, eval_mode
+from delve_advisor._modules import device_and_dtype, eval_mode, module_uses, replace_module
 from delve_advisor._sizes import image_size
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError, SpecError
 
@@ -246,16 +246,6 @@ def _first_conv(
     return found[0] if found else None
 
 
-def _replace_module(model: nn.Module, old: nn.Module, new: nn.Module) -> list[str]:
-    """Replaces every reference to ``old`` among the submodules of ``model``; returns the paths."""
-    paths = [path for path, m in model.named_modules(remove_duplicate=False) if m is old]
-    for path in paths:
-        parent_path, _, attribute = path.rpartition(".")
-        parent = model.get_submodule(parent_path) if parent_path else model
-        setattr(parent, attribute, new)
-    return paths
-
-
 def _adapt_stem(model: nn.Module, in_channels: int, spec: str) -> None:
     stem = _first_conv(model)
     if stem is None:
@@ -291,8 +281,10 @@ def _adapt_stem(model: nn.Module, in_channels: int, spec: str) -> None:
         if stem.bias is not None:
             new.bias.copy_(stem.bias)
     new.train(stem.training)
-    if not _replace_module(model, stem, new):
+    paths = module_uses(model, stem)
+    if not paths:
         raise _spec_error(spec, "the stem convolution is not a registered submodule of the model")
+    replace_module(model, paths[0], new)
 
 
 def _load_checkpoint(model: nn.Module, checkpoint: str | os.PathLike) -> None:

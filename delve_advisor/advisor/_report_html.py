@@ -128,7 +128,7 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
         body.append("<p>No suggestion: nothing to change at this input size.</p>")
     for s in report.suggestions:
         targets = ", ".join(f"<code>{escape(t)}</code>" for t in s.targets)
-        edits = "\n".join(json.dumps(e, ensure_ascii=False) for e in s.edits)
+        edits = "\n".join(json.dumps(e.to_dict(), ensure_ascii=False) for e in s.edits)
         body.append(
             f'<section class="suggestion" id="suggestion-{s.rank}">'
             f"<h3>{s.rank}. {escape(s.kind)}: {targets}</h3><p>{escape(s.rationale)}</p>"

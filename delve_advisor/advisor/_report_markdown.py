@@ -73,7 +73,7 @@ def render_markdown(report: Report) -> str:
             [list(r) for r in fmt.prediction_rows(s.before, s.after)],
         )
         lines += ["", "Edits:", "", "```json"]
-        lines += [json.dumps(e, ensure_ascii=False) for e in s.edits]
+        lines += [json.dumps(e.to_dict(), ensure_ascii=False) for e in s.edits]
         lines += ["```", ""]
 
     lines += ["## Layers", ""]

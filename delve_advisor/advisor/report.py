@@ -27,7 +27,6 @@ from delve_advisor.advisor._report_checks import (
     LAYER_COLUMNS,
     REPORT_STATUSES,
     SUGGESTION_KINDS,
-    as_count,
     check_meta,
     check_tail,
     frames_equal,
@@ -37,6 +36,7 @@ from delve_advisor.advisor._report_checks import (
     normalise_layers,
     require_keys,
 )
+from delve_advisor.edits import Edit, EditResult, Prediction, apply_edits, edit_from_dict
 from delve_advisor.exceptions import (
     InvalidArgumentError,
     MissingDependencyError,
@@ -60,86 +60,6 @@ __all__ = [
 
 
 @dataclass
-class Prediction:
-    """Model metrics before or after a suggestion, at the report's input size.
-
-    Args:
-        params: Number of parameters.
-        flops: FLOPs of one forward pass at the input size, batch 1.
-        input_range: Feasible input range ``(low, high)`` along the first spatial axis, or None
-            when it is unknown.
-        unproductive: Number of unproductive layers at the input size.
-        receptive_field: Optional map from module path to r_max after the edit; ``math.inf``
-            marks a global layer.
-    """
-
-    params: int
-    flops: int
-    input_range: tuple[int, int] | None
-    unproductive: int
-    receptive_field: dict[str, float] | None = None
-
-    def __post_init__(self) -> None:
-        self.params = as_count(self.params, "Prediction.params")
-        self.flops = as_count(self.flops, "Prediction.flops")
-        self.unproductive = as_count(self.unproductive, "Prediction.unproductive")
-        if self.input_range is not None:
-            rng = self.input_range
-            if not isinstance(rng, Sequence) or isinstance(rng, str) or len(rng) != 2:
-                raise InvalidArgumentError(
-                    f"Prediction.input_range must be a pair (low, high) or None, got {rng!r}"
-                )
-            low = as_count(rng[0], "Prediction.input_range[0]")
-            high = as_count(rng[1], "Prediction.input_range[1]")
-            self.input_range = (low, high)
-        if self.receptive_field is not None:
-            if not isinstance(self.receptive_field, Mapping):
-                raise InvalidArgumentError(
-                    "Prediction.receptive_field must be a dict module path -> r_max, got "
-                    f"{type(self.receptive_field).__name__}"
-                )
-            rf = {}
-            for name, value in self.receptive_field.items():
-                where = f"Prediction.receptive_field[{name!r}]"
-                if not isinstance(name, str):
-                    raise InvalidArgumentError(f"{where}: keys must be module paths (str)")
-                if value is None:  # JSON encoding of a global (infinite) receptive field
-                    value = math.inf
-                if not isinstance(value, numbers.Real) or math.isnan(value) or value < 0:
-                    raise InvalidArgumentError(
-                        f"{where} must be a non-negative number or math.inf, got {value!r}"
-                    )
-                rf[name] = float(value)
-            self.receptive_field = rf
-
-    def to_dict(self) -> dict[str, Any]:
-        """Returns the prediction as plain JSON data (an infinite r_max becomes None)."""
-        return {
-            "params": self.params,
-            "flops": self.flops,
-            "input_range": None if self.input_range is None else list(self.input_range),
-            "unproductive": self.unproductive,
-            "receptive_field": jsonable(self.receptive_field, "Prediction.receptive_field"),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Prediction:
-        """Builds a prediction from :meth:`to_dict` output.
-
-        Raises:
-            ReportFormatError: A required key is missing.
-        """
-        require_keys(data, ("params", "flops", "input_range", "unproductive"), "prediction")
-        return cls(
-            params=data["params"],
-            flops=data["flops"],
-            input_range=data["input_range"],
-            unproductive=data["unproductive"],
-            receptive_field=data.get("receptive_field"),
-        )
-
-
-@dataclass
 class Suggestion:
     """One concrete change to try, with its predicted effect.
 
@@ -147,8 +67,9 @@ class Suggestion:
         kind: One of :data:`SUGGESTION_KINDS`.
         targets: Module paths it changes, or ``["input"]`` for ``resize_input``.
         rationale: Why, in words and numbers.
-        edits: Plain-data edit operations, each a dict with an ``"op"`` key, e.g.
-            ``{"op": "set_stride", "module": "conv1", "value": [1, 1]}``.
+        edits: The edits, as :class:`~delve_advisor.edits.Edit` objects or their plain-data
+            dicts (``{"op": "set_stride", "module": "conv1", "value": [1, 1]}``); kept as a
+            tuple of ``Edit`` objects.
         before: Metrics of the model as it is.
         after: Predicted metrics after the edits.
         rank: 1 for the suggestion to try first.
@@ -157,7 +78,7 @@ class Suggestion:
     kind: str
     targets: list[str]
     rationale: str
-    edits: list[dict[str, Any]]
+    edits: tuple[Edit, ...]
     before: Prediction
     after: Prediction
     rank: int
@@ -188,12 +109,18 @@ class Suggestion:
             )
         edits = []
         for i, edit in enumerate(self.edits):
-            if not isinstance(edit, Mapping) or not isinstance(edit.get("op"), str):
-                raise InvalidArgumentError(
-                    f"Suggestion.edits[{i}] must be a dict with a string 'op' key, got {edit!r}"
-                )
-            edits.append(jsonable(edit, f"Suggestion.edits[{i}]"))
-        self.edits = edits
+            if not isinstance(edit, Edit):
+                if not isinstance(edit, Mapping) or not isinstance(edit.get("op"), str):
+                    raise InvalidArgumentError(
+                        f"Suggestion.edits[{i}] must be a dict with a string 'op' key, got {edit!r}"
+                    )
+                jsonable(edit, f"Suggestion.edits[{i}]")
+                try:
+                    edit = edit_from_dict(edit)
+                except InvalidArgumentError as error:
+                    raise type(error)(f"Suggestion.edits[{i}]: {error}") from error
+            edits.append(edit)
+        self.edits = tuple(edits)
         for name in ("before", "after"):
             value = getattr(self, name)
             if isinstance(value, Mapping):
@@ -215,7 +142,7 @@ class Suggestion:
             "kind": self.kind,
             "targets": list(self.targets),
             "rationale": self.rationale,
-            "edits": copy.deepcopy(self.edits),
+            "edits": [e.to_dict() for e in self.edits],
             "before": self.before.to_dict(),
             "after": self.after.to_dict(),
         }
@@ -238,6 +165,27 @@ class Suggestion:
             after=Prediction.from_dict(data["after"]),
             rank=data["rank"],
         )
+
+    def apply(self, model: Any, input_size: Sequence[int] | None = None) -> EditResult:
+        """Applies this suggestion's edits to a copy of ``model``; see ``apply_edits``.
+
+        Args:
+            model: The model the report was made for (it is not changed).
+            input_size: (C, H, W) the report was made at: ``report.meta["input_size"]``.
+
+        Returns:
+            The :class:`~delve_advisor.edits.EditResult`.
+
+        Raises:
+            InvalidArgumentError: ``input_size`` is missing.
+            EditError: An edit cannot be applied (the message names the module).
+        """
+        if input_size is None:
+            raise InvalidArgumentError(
+                "Suggestion.apply needs input_size=(C, H, W), the size the report was made at: "
+                "pass report.meta['input_size']"
+            )
+        return apply_edits(model, self.edits, tuple(input_size))
 
 
 @dataclass(eq=False)

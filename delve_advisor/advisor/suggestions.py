@@ -25,13 +25,24 @@ from dataclasses import dataclass
 import networkx as nx
 from torch import nn
 
+from delve_advisor._modules import meta_copy
 from delve_advisor.advisor.report import Prediction, Suggestion
-from delve_advisor.cost import count_parameters, total_flops
-from delve_advisor.edits import apply_edits, get_module
-from delve_advisor.exceptions import DelveAdvisorError, EditError
-from delve_advisor.graph import ReceptiveFieldAnalysis, receptive_field
+from delve_advisor.edits import (
+    Edit,
+    EditResult,
+    ReplaceLinearInput,
+    ReplaceWithIdentity,
+    ResizeInput,
+    SetStride,
+    apply_edits,
+    get_module,
+    output_signature,
+    predict,
+)
+from delve_advisor.exceptions import DelveAdvisorError
+from delve_advisor.graph import ReceptiveFieldAnalysis
 
-__all__ = ["predict", "rf_evidence", "suggest", "weighted_layers"]
+__all__ = ["predict", "rf_evidence", "suggest", "weighted_layers"]  # predict: from edits
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +57,16 @@ _POOLING = (
     nn.LPPool2d,
 )
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
+_POOLING_FUNCTIONS = frozenset(
+    f"{kind}_pool{nd}d" for kind in ("max", "avg") for nd in (1, 2, 3)
+) | {"max_pool2d_with_indices"}
+_CONV_FUNCTIONS = frozenset({"conv1d", "conv2d", "conv3d"})
 
 
 @dataclass(frozen=True)
 class _Candidate:
     module: str
-    edits: list[dict]
-    coupled: list[str]
+    edits: tuple[Edit, ...]
 
 
 def weighted_layers(
@@ -101,101 +115,49 @@ def rf_evidence(
     return {path: by_path.get(path, False) for path in body}
 
 
-def _input_range(analysis: ReceptiveFieldAnalysis) -> tuple[int, int] | None:
-    low, high = analysis.input_range()[0]
-    if low is None or high is None or not math.isfinite(high):
-        return None
-    return int(low), math.ceil(high)
-
-
-def predict(
-    model: nn.Module,
-    input_size: Sequence[int],
-    analysis: ReceptiveFieldAnalysis | None = None,
-) -> tuple[Prediction, ReceptiveFieldAnalysis]:
-    """Measures parameters, FLOPs, feasible range and unproductive count of ``model``.
-
-    Returns:
-        The prediction and the receptive-field analysis it used.
-    """
-    if analysis is None:
-        analysis = receptive_field(model, input_size=tuple(input_size))
-    prediction = Prediction(
-        params=count_parameters(model),
-        flops=total_flops(model, tuple(input_size), device="meta"),
-        input_range=_input_range(analysis),
-        unproductive=len(analysis.unproductive(tuple(input_size[1:]))),
-        receptive_field={
-            layer.module_path: max(layer.r_max)
-            for layer in analysis.layers
-            if layer.module_path is not None and layer.is_spatial
-        },
-    )
-    return prediction, analysis
-
-
 def _downsampling_candidates(
     analysis: ReceptiveFieldAnalysis, model: nn.Module, border: Sequence[str], notes: list[str]
 ) -> list[_Candidate]:
     """Strided convs and pooling layers before the first border layer, earliest first.
 
-    Strided functional ops (``F.max_pool2d`` in a forward) cannot be edited from outside the
-    model's code: they are named in ``notes`` instead.
+    Modules and functional ops alike: a functional pooling call or strided slice becomes its
+    input, a functional conv gets stride 1 (rewritten on an fx copy). The shortcut strides that
+    must change with them are added by :func:`apply_edits` as coupled edits.
     """
     order = [layer.name for layer in analysis.layers]
     first_border = min((order.index(b) for b in border), default=len(order))
-    graph = analysis.graph
     found = []
-    for index, layer in enumerate(analysis.layers[:first_border]):
+    for layer in analysis.layers[:first_border]:
         path = layer.module_path
         if layer.effect != "window" or not any(s > 1 for s in layer.stride):
             continue
-        if max(layer.kernel) <= 1:  # a shortcut's 1x1 conv: changed with its block, not alone
+        if max(layer.kernel) <= 1 and layer.op != "getitem":  # a shortcut's 1x1 conv
             continue
-        if path is None:
-            notes.append(
-                f"{layer.name} ({layer.op}) downsamples before the border but is a functional "
-                "call in forward(); change its stride in the model's code to try it"
-            )
-            continue
-        module = get_module(model, path)
         nd = len(layer.stride)
-        if isinstance(module, _POOLING):
-            edits = [{"op": "replace_with_identity", "module": path}]
-        elif isinstance(module, nn.modules.conv._ConvNd):
-            edits = [{"op": "set_stride", "module": path, "value": [1] * nd}]
+        edit: Edit
+        if path is None:
+            target = layer.name
+            if layer.kind == "function" and layer.op in _POOLING_FUNCTIONS | {"getitem"}:
+                edit = ReplaceWithIdentity(target)
+            elif layer.kind == "function" and layer.op in _CONV_FUNCTIONS:
+                edit = SetStride(target, [1] * nd)
+            else:
+                notes.append(
+                    f"{layer.name} ({layer.op}) downsamples before the border but is a "
+                    "functional call no edit can change; change its stride in the model's code"
+                )
+                continue
         else:
-            continue
-        coupled = _coupled_strides(graph, analysis, layer.name, index)
-        for other in coupled:
-            edits.append({"op": "set_stride", "module": other, "value": [1] * nd})
-        found.append(_Candidate(path, edits, coupled))
+            target = path
+            module = get_module(model, path)
+            if isinstance(module, _POOLING):
+                edit = ReplaceWithIdentity(path)
+            elif isinstance(module, nn.modules.conv._ConvNd):
+                edit = SetStride(path, [1] * nd)
+            else:
+                continue
+        found.append(_Candidate(target, (edit,)))
     return found
-
-
-def _coupled_strides(
-    graph: nx.DiGraph, analysis: ReceptiveFieldAnalysis, name: str, index: int
-) -> list[str]:
-    """Strided modules on a parallel branch that meets ``name``'s path at the nearest merge."""
-    descendants = nx.descendants(graph, name)
-    ancestors = nx.ancestors(graph, name)
-    for layer in analysis.layers[index + 1 :]:
-        if layer.name not in descendants or layer.effect != "merge":
-            continue
-        others = nx.ancestors(graph, layer.name) - ancestors - descendants - {name}
-        coupled = [
-            other.module_path
-            for other in analysis.layers
-            if other.name in others
-            and other.module_path is not None
-            and other.effect == "window"
-            and any(s > 1 for s in other.stride)
-        ]
-        if coupled:
-            return coupled
-        if len(layer.inputs) > 1:
-            return []
-    return []
 
 
 def _prune_units(
@@ -222,71 +184,50 @@ def _prune_units(
     return units
 
 
-def _channels_into(analysis: ReceptiveFieldAnalysis, unit: str) -> int | None:
-    """Channels of the tensor that enters module ``unit`` (from the traced shapes)."""
-    by_name = {layer.name: layer for layer in analysis.layers}
-    for layer in analysis.layers:
-        if layer.module_path and (
-            layer.module_path == unit or layer.module_path.startswith(unit + ".")
-        ):
-            for source in layer.inputs:
-                src = by_name.get(source)
-                inside = (
-                    src is not None
-                    and src.module_path is not None
-                    and (src.module_path == unit or src.module_path.startswith(unit + "."))
-                )
-                if src is not None and not inside and src.output_shape:
-                    return int(src.output_shape[1])
-    return None
-
-
 def _prune_edits(
     model: nn.Module,
-    analysis: ReceptiveFieldAnalysis,
     units: Sequence[str],
-    head: Sequence[str],
     input_size: Sequence[int],
+    before: Prediction,
     notes: list[str],
-) -> list[dict]:
-    """Edits that remove ``units``; units that cannot go safely are split or left, with a note."""
-    edits: list[dict] = []
+) -> EditResult | None:
+    """Removes ``units``; units that cannot go safely are split or left, with a note.
+
+    A removal that changes the channels reaching the head re-attaches it (a coupled edit).
+    """
+    result: EditResult | None = None
+    edits: list[Edit] = []
     pending = list(units)
     while pending:
         unit = pending.pop(0)
-        trial = [*edits, {"op": "replace_with_identity", "module": unit}]
+        trial = [*edits, ReplaceWithIdentity(unit)]
         try:
-            apply_edits(model, trial, input_size)
-            edits = trial
+            result = apply_edits(model, trial, input_size, before=before)
+        except DelveAdvisorError:
+            result = None
+        if result is not None:
+            for extra in result.coupled:
+                if isinstance(extra, ReplaceLinearInput) and extra not in edits:
+                    notes.append(
+                        f"removing {unit} changes the channels reaching the head: "
+                        f"{extra.module} is re-attached with {extra.value} inputs and must be "
+                        "retrained"
+                    )
+            edits = list(result.edits)
             continue
-        except (EditError, DelveAdvisorError):
-            pass
-        channels = _channels_into(analysis, unit)
-        if head and channels is not None:
-            with_head = [e for e in trial if e["op"] != "replace_linear_input"] + [
-                {"op": "replace_linear_input", "module": head[0], "value": channels}
-            ]
-            try:
-                apply_edits(model, with_head, input_size)
-                edits = with_head
-                notes.append(
-                    f"removing {unit} changes the channels reaching the head: {head[0]} is "
-                    f"re-attached with {channels} inputs and must be retrained"
-                )
-                continue
-            except (EditError, DelveAdvisorError):
-                pass
         children = [f"{unit}.{name}" for name, _ in get_module(model, unit).named_children()]
         weighted_children = [
             c
             for c in children
             if any(isinstance(m, _WEIGHTED) for m in get_module(model, c).modules())
         ]
-        if weighted_children and len(weighted_children) > 1:
+        if len(weighted_children) > 1:
             pending = weighted_children + pending
         else:
             notes.append(f"{unit} cannot be removed without changing the model's shapes: kept")
-    return edits
+    if not edits:
+        return None
+    return apply_edits(model, edits, input_size, before=before)
 
 
 def suggest(
@@ -313,45 +254,38 @@ def suggest(
         return [], []
     notes: list[str] = []
     resolution = tuple(input_size[1:])
-    before, _ = predict(model, input_size, analysis)
-    body, head = weighted_layers(analysis, model)
+    size = tuple(input_size)
+    work = _trial_copy(model, size)
+    before = predict(work, size, analysis)
+    body, _head = weighted_layers(analysis, model)
     border = analysis.border_layers(resolution)
-    found: list[tuple[str, list[str], str, list[dict], Prediction]] = []
+    found: list[tuple[str, list[str], str, tuple[Edit, ...], Prediction]] = []
 
     for candidate in _downsampling_candidates(analysis, model, border, notes)[:max_downsampling]:
         try:
-            edited = apply_edits(model, candidate.edits, input_size)
-            after, _ = predict(edited, input_size)
+            result = apply_edits(work, candidate.edits, size, before=before)
         except DelveAdvisorError as error:
             notes.append(f"drop_downsampling at {candidate.module} skipped: {error}")
             continue
+        after = result.after
         if after.unproductive >= before.unproductive:
             continue
-        together = (
-            f" (with {', '.join(candidate.coupled)} on the shortcut)" if candidate.coupled else ""
-        )
+        coupled = [e.module for e in result.coupled]
+        together = f" (with {', '.join(coupled)} on the shortcut)" if coupled else ""
         ratio = after.flops / before.flops if before.flops else math.nan
         rationale = (
             f"{candidate.module} downsamples before the border{together}. Without it the "
             f"receptive field grows more slowly: unproductive layers {before.unproductive} → "
             f"{after.unproductive} at {_size(resolution)}, at ×{ratio:.1f} the FLOPs."
         )
-        found.append(
-            (
-                "drop_downsampling",
-                [candidate.module, *candidate.coupled],
-                rationale,
-                candidate.edits,
-                after,
-            )
-        )
+        targets = [candidate.module, *coupled]
+        found.append(("drop_downsampling", targets, rationale, result.edits, after))
 
     units = _prune_units(model, analysis, tail, body)
-    prune = _prune_edits(model, analysis, units, head, input_size, notes) if units else []
-    if prune:
-        edited = apply_edits(model, prune, input_size)
-        after, _ = predict(edited, input_size)
-        removed = [e["module"] for e in prune if e["op"] == "replace_with_identity"]
+    prune = _prune_edits(work, units, size, before, notes) if units else None
+    if prune is not None:
+        after = prune.after
+        removed = [e.module for e in prune.edits if isinstance(e, ReplaceWithIdentity)]
         rationale = (
             f"The tail ({len(tail)} layers, from {tail[0]}) adds no spatial context at "
             f"{_size(resolution)}. Removing {', '.join(removed)} saves "
@@ -359,34 +293,26 @@ def suggest(
             f"({100 * (1 - after.params / max(before.params, 1)):.0f} %) and "
             f"{100 * (1 - after.flops / max(before.flops, 1)):.0f} % of the FLOPs."
         )
-        found.append(("prune_layers", removed, rationale, prune, after))
+        found.append(("prune_layers", removed, rationale, prune.edits, after))
 
     low_high = before.input_range
     lows = [axis[0] for axis in analysis.input_range()]
     if (
         low_high is not None
         and all(low is not None for low in lows)
-        and any(low > size for low, size in zip(lows, resolution, strict=False))
+        and any(low > side for low, side in zip(lows, resolution, strict=False))
     ):
-        new_res = [max(int(low), size) for low, size in zip(lows, resolution, strict=False)]
-        new_size = (input_size[0], *new_res)
+        new_res = [max(int(low), side) for low, side in zip(lows, resolution, strict=False)]
         try:
-            after, _ = predict(model, new_size)
+            resize = apply_edits(work, [ResizeInput(value=new_res)], size, before=before)
+            after = resize.after
             rationale = (
                 f"At {_size(resolution)} the receptive field outgrows the input from "
                 f"{border[0] if border else tail[0]} on. At {_size(new_res)} (the low end of "
                 f"the feasible range {low_high[0]}–{low_high[1]}) no layer is unproductive; the "
                 f"model is unchanged and costs ×{after.flops / max(before.flops, 1):.1f} FLOPs."
             )
-            found.append(
-                (
-                    "resize_input",
-                    ["input"],
-                    rationale,
-                    [{"op": "resize_input", "module": "input", "value": new_res}],
-                    after,
-                )
-            )
+            found.append(("resize_input", ["input"], rationale, resize.edits, after))
         except DelveAdvisorError as error:
             notes.append(f"resize_input skipped: {error}")
 
@@ -403,6 +329,17 @@ def suggest(
         for rank, (kind, targets, rationale, edits, after) in enumerate(found, start=1)
     ]
     return suggestions, notes
+
+
+def _trial_copy(model: nn.Module, size: tuple[int, ...]) -> nn.Module:
+    """A meta-device copy to try edits on (no weights copied), or ``model`` when its forward
+    pass reads tensor values and cannot run on meta."""
+    trial = meta_copy(model)
+    try:
+        output_signature(trial, size)
+    except Exception:
+        return model
+    return trial
 
 
 def _size(resolution: Sequence[int]) -> str:

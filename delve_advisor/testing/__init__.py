@@ -1,4 +1,7 @@
-"""Tiny models with known answers, for tests, examples and experiments."""
+"""Tiny models with known answers, for tests, examples and experiments.
+
+The conformance cases every edit operation must pass are in :mod:`delve_advisor.testing.edits`.
+"""
 
 from __future__ import annotations
 

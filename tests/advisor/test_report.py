@@ -374,7 +374,9 @@ def test_suggestion_and_prediction_checks_and_round_trip(samples):
         "after": prediction,
         "rank": 1,
     }
-    assert Suggestion(**kwargs).edits == [{"op": "resize_input", "value": [56, 56]}]
+    assert Suggestion(**kwargs).to_dict()["edits"] == [
+        {"op": "resize_input", "module": "input", "value": [56, 56]}
+    ]
     for key, value, message in [
         ("kind", "add_layers", r"kind must be one of \['drop_downsampling'"),
         ("targets", "conv1", r"targets must be a non-empty list"),

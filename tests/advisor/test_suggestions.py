@@ -9,7 +9,15 @@ from delve_advisor import receptive_field
 from delve_advisor.advisor.suggestions import rf_evidence, suggest, weighted_layers
 from delve_advisor.advisor.tail import find_tail
 from delve_advisor.cost import total_flops
-from delve_advisor.edits import apply_edits
+from delve_advisor.edits import (
+    ReplaceLinearInput,
+    ReplaceWithIdentity,
+    ResizeInput,
+    SetStride,
+    apply_edits,
+    predict,
+)
+from delve_advisor.exceptions import InvalidArgumentError
 from delve_advisor.testing import matched_cnn
 
 
@@ -28,9 +36,10 @@ def test_resnet18_at_28_px_first_suggests_dropping_the_stem_stride():
     assert tail.tail[-2:] == ["layer4.1.conv1", "layer4.1.conv2"]
     first = suggestions[0]
     assert first.kind == "drop_downsampling" and first.targets == ["conv1"]
-    assert first.edits == [{"op": "set_stride", "module": "conv1", "value": [1, 1]}]
+    assert first.edits == (SetStride("conv1", [1, 1]),)
+    assert first.to_dict()["edits"] == [{"op": "set_stride", "module": "conv1", "value": [1, 1]}]
     assert first.before.unproductive == 7 and first.after.unproductive == 3
-    edited = apply_edits(model, first.edits, size)
+    edited = apply_edits(model, first.edits, size).model
     assert first.after.flops == total_flops(edited, size)
     assert first.before.flops == total_flops(model, size)
     assert first.after.params == first.before.params
@@ -45,11 +54,11 @@ def test_prune_keeps_the_model_running_and_saves_what_it_says():
     size = (3, 28, 28)
     *_, (suggestions, notes) = _suggest(model, size)
     prune = next(s for s in suggestions if s.kind == "prune_layers")
-    edited = apply_edits(model, prune.edits, size)
+    edited = apply_edits(model, prune.edits, size).model
     assert prune.after.params == sum(p.numel() for p in edited.parameters())
     assert prune.after.params < prune.before.params
-    assert {"op": "replace_with_identity", "module": "layer4"} in prune.edits
-    assert {"op": "replace_linear_input", "module": "fc", "value": 256} in prune.edits
+    assert ReplaceWithIdentity("layer4") in prune.edits
+    assert ReplaceLinearInput("fc", 256) in prune.edits
     assert any("re-attached with 256 inputs" in n for n in notes)
 
 
@@ -58,7 +67,7 @@ def test_resize_goes_to_the_low_end_of_the_feasible_range():
     analysis, *_, (suggestions, _) = _suggest(model, (3, 28, 28))
     resize = next(s for s in suggestions if s.kind == "resize_input")
     low = analysis.input_range()[0][0]
-    assert resize.edits == [{"op": "resize_input", "module": "input", "value": [low, low]}]
+    assert resize.edits == (ResizeInput(value=[low, low]),)
     assert resize.after.unproductive == 0
 
 
@@ -69,7 +78,9 @@ def test_residual_stride_changes_with_its_shortcut():
     coupled = [s for s in suggestions if "layer2.0.conv1" in s.targets]
     for s in coupled:
         assert "layer2.0.downsample.0" in s.targets
-        apply_edits(model, s.edits, size)
+        assert SetStride("layer2.0.downsample.0", [1, 1]) in s.edits
+        result = apply_edits(model, s.edits, size)
+        assert result.coupled == ()  # the suggestion lists its coupled edit already
 
 
 def test_a_network_matched_to_its_input_gets_no_tail_and_no_suggestion():
@@ -87,12 +98,12 @@ def test_vgg16_at_32_px_suggests_dropping_an_early_pool():
     assert "features.28" in tail.tail
     first = suggestions[0]
     assert first.kind == "drop_downsampling" and first.targets == ["features.4"]
-    assert first.edits == [{"op": "replace_with_identity", "module": "features.4"}]
+    assert first.edits == (ReplaceWithIdentity("features.4"),)
     assert first.after.unproductive < first.before.unproductive
 
 
 class _FunctionalPool(nn.Module):
-    """A stem whose max-pool is a functional call: not editable from outside."""
+    """A stem whose max-pool is a functional call: edited on an fx copy."""
 
     def __init__(self):
         super().__init__()
@@ -106,8 +117,29 @@ class _FunctionalPool(nn.Module):
         return self.head(x)
 
 
-def test_functional_downsampling_is_named_not_edited():
-    *_, tail, (suggestions, notes) = _suggest(_FunctionalPool(), (1, 12, 12))
+def test_functional_downsampling_is_suggested_as_a_graph_edit():
+    model = _FunctionalPool()
+    size = (1, 12, 12)
+    *_, tail, (suggestions, notes) = _suggest(model, size)
     assert tail.tail
-    assert all(s.kind != "drop_downsampling" for s in suggestions)
-    assert any("max_pool2d" in n and "functional call" in n for n in notes)
+    first = suggestions[0]
+    assert first.kind == "drop_downsampling" and first.targets == ["max_pool2d"]
+    assert first.edits == (ReplaceWithIdentity("max_pool2d"),)
+    result = apply_edits(model, first.edits, size)
+    assert isinstance(result.model, torch.fx.GraphModule)
+    assert predict(result.model, size) == first.after
+    assert first.after.unproductive < first.before.unproductive
+    assert not any("functional call" in n for n in notes)
+
+
+def test_a_suggestion_applies_itself_and_needs_the_reports_input_size():
+    model = torchvision.models.resnet18(num_classes=10)
+    size = (3, 28, 28)
+    *_, (suggestions, _) = _suggest(model, size)
+    first = suggestions[0]
+    with pytest.raises(InvalidArgumentError, match=r"Suggestion.apply needs input_size"):
+        first.apply(model)
+    result = first.apply(model, input_size=size)
+    assert result.edits == first.edits and result.after == first.after
+    assert result.before == first.before
+    assert result.model.conv1.stride == (1, 1) and model.conv1.stride == (2, 2)
