@@ -36,6 +36,8 @@ __all__ = [
     "TrackerCallback",
     "TrainingCallback",
     "TrainingResult",
+    "evaluate",
+    "progress_bar",
     "resolve_device",
     "run_with_tracker",
     "seed_everything",
@@ -210,7 +212,8 @@ class TrainingResult:
     stopped_by: str = "epochs"
 
 
-def _progress(iterable: Iterable, enabled: bool | None, **kwargs: Any) -> Iterable:
+def progress_bar(iterable: Iterable | None, enabled: bool | None, **kwargs: Any) -> Any:
+    """A tqdm bar over ``iterable``; ``enabled=None`` shows it only when stderr is a terminal."""
     disable = (not sys.stderr.isatty()) if enabled is None else not enabled
     return tqdm(iterable, disable=disable, leave=False, **kwargs)
 
@@ -254,7 +257,9 @@ def evaluate(
     correct = torch.zeros((), dtype=torch.int64, device=device)
     total = 0
     with torch.no_grad():
-        for i, x, y in _batches(_progress(loader, progress, desc="eval"), max_batches, max_samples):
+        for i, x, y in _batches(
+            progress_bar(loader, progress, desc="eval"), max_batches, max_samples
+        ):
             for callback in callbacks:
                 if isinstance(callback, TrackerCallback):
                     callback.eval_batch(i)
@@ -390,11 +395,11 @@ def train_model(
             opt = optimizer(params) if optimizer is not None else torch.optim.Adam(params, lr=lr)
             schedule = scheduler(opt) if scheduler is not None else None
             scaler = torch.amp.GradScaler("cuda", enabled=amp and dev.type == "cuda")
-            for epoch in _progress(range(epochs), progress, desc="epochs"):
+            for epoch in progress_bar(range(epochs), progress, desc="epochs"):
                 model.train()
                 total = torch.zeros((), dtype=torch.float64, device=dev)
                 count = 0
-                batches = _progress(train_loader, progress, desc="train")
+                batches = progress_bar(train_loader, progress, desc="train")
                 for _, x, y in _batches(batches, max_batches, max_samples):
                     x = x.to(dev, non_blocking=True)
                     y = y.to(dev, non_blocking=True)
