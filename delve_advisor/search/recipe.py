@@ -133,6 +133,8 @@ class Recipe(_Strict):
     n_trials: int = Field(10, gt=0)
     study: str | None = None
     storage: str | None = None
+    heartbeat_interval: int = Field(10, gt=0, description="seconds, RDB storages")
+    grace_period: int = Field(30, gt=0, description="seconds without heartbeat = stale")
     seed: int = 0
     out: str = "runs/search"
     path: Path | None = Field(None, exclude=True)

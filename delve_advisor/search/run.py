@@ -102,7 +102,12 @@ def _space(recipe: Recipe, report: Report) -> SearchSpace:
 
 
 def _open(recipe: Recipe, storage: str | None, study_name: str, out_dir: Path, seed: int):
-    store = open_storage(storage, out_dir)
+    store = open_storage(
+        storage,
+        out_dir,
+        heartbeat_interval=recipe.heartbeat_interval,
+        grace_period=recipe.grace_period,
+    )
     return create_search_study(
         store,
         study_name,
