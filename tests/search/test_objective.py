@@ -107,5 +107,5 @@ def test_multi_objective_returns_accuracy_and_flops():
 def test_recipe_rejects_bad_epochs(bad):
     from delve_advisor.exceptions import RecipeError
 
-    with pytest.raises(RecipeError, match="training.epochs"):
+    with pytest.raises(RecipeError, match=r"training\.epochs"):
         parse_recipe({**TINY, "training": {"epochs": bad}})
