@@ -101,7 +101,9 @@ def _space(recipe: Recipe, report: Report) -> SearchSpace:
     )
 
 
-def _open(recipe: Recipe, storage: str | None, study_name: str, out_dir: Path, seed: int):
+def _open(
+    recipe: Recipe, storage: str | None, study_name: str, out_dir: Path, seed: int
+) -> optuna.Study:
     store = open_storage(
         storage,
         out_dir,
@@ -116,6 +118,7 @@ def _open(recipe: Recipe, storage: str | None, study_name: str, out_dir: Path, s
         epochs=recipe.training.epochs,
         seed=seed,
         constraints={"flops": recipe.objective.max_flops, "params": recipe.objective.max_params},
+        exhaustive=recipe.space.lr is None,
     )
 
 

@@ -127,6 +127,7 @@ def create_search_study(
     epochs: int = 1,
     seed: int | None = None,
     constraints: dict[str, int] | None = None,
+    exhaustive: bool = False,
 ) -> optuna.Study:
     """Creates the study, or loads it when it exists (``load_if_exists``: re-running resumes).
 
@@ -153,9 +154,12 @@ def create_search_study(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(
-            seed=seed, constraints_func=constraints_func if limits else None
-        )
+        if exhaustive and not limits:
+            sampler: optuna.samplers.BaseSampler = optuna.samplers.BruteForceSampler(seed=seed)
+        else:
+            sampler = optuna.samplers.TPESampler(
+                seed=seed, constraints_func=constraints_func if limits else None
+            )
     if multi or pruner == "none":
         chosen: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
     elif pruner == "median":
