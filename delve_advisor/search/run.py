@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages import JournalStorage
 from optuna.trial import TrialState
 
 from delve_advisor.advisor.advise import advise
@@ -224,7 +225,8 @@ def run_search(
     deadline = time.time() + timeout if timeout is not None else None
 
     optuna_study = _open(recipe, storage, study_name, out_dir, recipe.seed)
-    fail_stale_trials(optuna_study)
+    if isinstance(optuna_study._storage, JournalStorage):  # RDB storages use heartbeats
+        fail_stale_trials(optuna_study)
     objective = SearchObjective(
         recipe, SearchSpace({}, ("baseline",), 1), multi=recipe.objective.mode == "multi"
     )
