@@ -115,7 +115,8 @@ def test_two_workers_record_every_trial_once(write_recipe, storage, tmp_path):
     code = (
         "import json, optuna\n"
         "from delve_advisor.search import open_storage\n"
-        f"s = optuna.load_study(study_name={name!r}, storage=open_storage({storage!r}, {str(out)!r}))\n"
+        f"store = open_storage({storage!r}, {str(out)!r})\n"
+        f"s = optuna.load_study(study_name={name!r}, storage=store)\n"
         "print(json.dumps([s.best_value, len(s.trials)]))\n"
     )
     third = subprocess.run(
