@@ -210,6 +210,11 @@ def parse_recipe(data: Any, path: str | Path | None = None) -> Recipe:
             f"invalid recipe {source}: version: this delve-advisor reads version "
             f"{RECIPE_VERSION}, got {data['version']!r}"
         )
+    if "path" in data:  # set from the file's location, never from the YAML
+        raise RecipeError(
+            f"invalid recipe {source}: path: unknown key; remove it or check its spelling "
+            "(see docs/search.md)"
+        )
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as error:
