@@ -193,6 +193,13 @@ class SearchObjective:
             flops = total_flops(model, run_size, device="cpu")
         trial.set_user_attr("params", int(params))
         trial.set_user_attr("flops", int(flops))
+        limits = {
+            "flops": self.recipe.objective.max_flops,
+            "params": self.recipe.objective.max_params,
+        }
+        for key, limit in limits.items():
+            if limit is not None:  # feasible when <= 0; samplers and best trials honour it
+                trial.set_constraint(key, float({"flops": flops, "params": params}[key] - limit))
         budget = self.recipe.training
         tracking = TrackerCallback({"stats": ["lsat"]}) if budget.track_saturation else None
         callbacks: list[TrainingCallback] = [tracking] if tracking is not None else []

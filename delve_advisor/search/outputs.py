@@ -29,11 +29,12 @@ from delve_advisor.search.space import BASELINE, SearchSpace
 __all__ = ["best_trial", "measured_effects", "pareto_front", "write_search_outputs"]
 
 
-def _completed(study: optuna.Study) -> list[FrozenTrial]:
+def _completed(study: optuna.Study, feasible: bool = False) -> list[FrozenTrial]:
     return [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if "val_accuracy" in t.user_attrs
+        and not (feasible and any(v > 0 for v in t.constraints.values()))
     ]
 
 
@@ -54,8 +55,11 @@ def pareto_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The completed trial with the highest validation accuracy (fewest FLOPs on a tie)."""
-    trials = _completed(study)
+    """The feasible completed trial with the best accuracy (fewest FLOPs on a tie).
+
+    A trial above the recipe's FLOPs or parameter budget (a positive constraint) is never best.
+    """
+    trials = _completed(study, feasible=True)
     if not trials:
         return None
     return max(trials, key=lambda t: (t.user_attrs["val_accuracy"], -t.user_attrs.get("flops", 0)))

@@ -118,7 +118,6 @@ def _open(
         pruner=recipe.objective.pruner,
         epochs=recipe.training.epochs,
         seed=seed,
-        constraints={"flops": recipe.objective.max_flops, "params": recipe.objective.max_params},
         exhaustive=recipe.space.lr is None,
     )
 

@@ -126,7 +126,6 @@ def create_search_study(
     pruner: str = "median",
     epochs: int = 1,
     seed: int | None = None,
-    constraints: dict[str, int] | None = None,
     exhaustive: bool = False,
 ) -> optuna.Study:
     """Creates the study, or loads it when it exists (``load_if_exists``: re-running resumes).
@@ -138,8 +137,8 @@ def create_search_study(
         pruner: ``"median"``, ``"hyperband"`` or ``"none"`` (single objective only).
         epochs: Epochs per trial (Hyperband's maximum resource).
         seed: The sampler's seed; give each worker its own.
-        constraints: ``{"flops": max, "params": max}`` limits, as Optuna constraints (a trial
-            above a limit is infeasible, not failed).
+        exhaustive: The space is small and discrete: try every configuration once
+            (``BruteForceSampler``) instead of TPE, which may repeat one.
 
     Returns:
         The study.
@@ -147,19 +146,12 @@ def create_search_study(
     Raises:
         InvalidArgumentError: The pruner is unknown.
     """
-    limits = {k: v for k, v in (constraints or {}).items() if v is not None}
-
-    def constraints_func(trial: optuna.trial.FrozenTrial) -> list[float]:
-        return [float(trial.user_attrs.get(key, 0)) - float(limit) for key, limit in limits.items()]
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if exhaustive and not limits:
-            sampler: optuna.samplers.BaseSampler = optuna.samplers.BruteForceSampler(seed=seed)
-        else:
-            sampler = optuna.samplers.TPESampler(
-                seed=seed, constraints_func=constraints_func if limits else None
-            )
+    # FLOPs / parameter budgets are set per trial with ``trial.set_constraint`` (Optuna 5; the
+    # samplers' ``constraints_func`` is deprecated since 5.0) by the objective.
+    if exhaustive:
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.BruteForceSampler(seed=seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=seed)
     if multi or pruner == "none":
         chosen: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
     elif pruner == "median":

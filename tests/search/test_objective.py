@@ -109,3 +109,21 @@ def test_recipe_rejects_bad_epochs(bad):
 
     with pytest.raises(RecipeError, match=r"training\.epochs"):
         parse_recipe({**TINY, "training": {"epochs": bad}})
+
+
+def test_a_flops_budget_is_an_optuna_constraint_and_never_best():
+    from delve_advisor.search.outputs import best_trial
+
+    base = total_flops(tail_cnn(), (3, 16, 16))
+    recipe = parse_recipe({**TINY, "objective": {"max_flops": base + 1}})
+    edits = [{"op": "set_stride", "module": "0", "value": [1, 1]}]  # ~4x the FLOPs
+    space = SearchSpace({1: _Fake("drop_downsampling", edits)}, ("baseline", "1"), 16)
+    objective = SearchObjective(recipe, space, prune=False)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"edits": "1"})
+    study.enqueue_trial({"edits": "baseline"})
+    study.optimize(objective, n_trials=2)
+    over, within = study.trials
+    assert over.constraints == {"flops": over.user_attrs["flops"] - (base + 1)}
+    assert over.constraints["flops"] > 0 and within.constraints == {"flops": -1.0}
+    assert best_trial(study).number == within.number
