@@ -150,7 +150,7 @@ def _plot_history(trials: list[FrozenTrial], path: Path) -> Path:
     ax.set_xlabel("trial")
     ax.set_ylabel("validation accuracy")
     ax.set_title("optimisation history")
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
@@ -185,7 +185,7 @@ def _plot_pareto(trials: list[FrozenTrial], path: Path) -> Path:
     ax.set_xlabel("FLOPs (batch 1)")
     ax.set_ylabel("validation accuracy")
     ax.set_title("accuracy vs FLOPs")
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
