@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -16,6 +17,7 @@ from optuna.trial import TrialState
 
 from delve_advisor.advisor.advise import advise
 from delve_advisor.advisor.report import Report
+from delve_advisor.data import load_data
 from delve_advisor.exceptions import InvalidArgumentError, TrialFailedError
 from delve_advisor.search.objective import SearchObjective
 from delve_advisor.search.outputs import write_search_outputs
@@ -34,6 +36,7 @@ __all__ = ["SearchResult", "run_search"]
 logger = logging.getLogger(__name__)
 
 ADVICE_FILE = "advice.json"
+ADVICE_ATTR = "delve_advisor_advice"
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
 
 
@@ -58,14 +61,36 @@ class SearchResult:
     paths: dict[str, Path] = field(default_factory=dict)
 
 
-def _advice(recipe: Recipe, out_dir: Path, objective: SearchObjective) -> Report:
+def _advice(
+    recipe: Recipe, out_dir: Path, objective: SearchObjective, study: optuna.Study
+) -> Report:
+    """The advisor's report: from the study (another machine's), the run dir, or a new run.
+
+    The report is kept in the study's user attributes too, so that every machine joining the
+    study searches the same space.
+    """
     path = out_dir / ADVICE_FILE
-    if path.is_file():
-        return Report.from_json(path)
+    stored = study.user_attrs.get(ADVICE_ATTR)
+    if stored is not None:
+        report = Report.from_json(json.dumps(stored))
+    elif path.is_file():
+        report = Report.from_json(path)
+    else:
+        report = _run_advisor(recipe, objective)
+    if stored is None:
+        study.set_user_attr(ADVICE_ATTR, json.loads(report.to_json()))
+    if not path.is_file():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(report.to_json())
+        os.replace(tmp, path)
+    return report
+
+
+def _run_advisor(recipe: Recipe, objective: SearchObjective) -> Report:
     side = recipe.input_size or _native(objective)
     data = objective.data(side)
     model = objective.build_model(data)
-    report = advise(
+    return advise(
         model,
         data,
         input_size=(data.in_channels, side, side),
@@ -76,15 +101,9 @@ def _advice(recipe: Recipe, out_dir: Path, objective: SearchObjective) -> Report
         model_name=recipe.model.spec,
         progress=False,
     )
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(report.to_json())
-    os.replace(tmp, path)
-    return report
 
 
 def _native(objective: SearchObjective) -> int:
-    from delve_advisor.data import load_data
-
     data = load_data(objective.recipe.data_spec, batch_size=1, limit=1)
     return int(data.input_size[0])
 
@@ -118,12 +137,29 @@ def _open(
         pruner=recipe.objective.pruner,
         epochs=recipe.training.epochs,
         seed=seed,
-        exhaustive=recipe.space.lr is None,
     )
 
 
 def _counted(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=_COUNTED))
+
+
+def _enqueue_next(study: optuna.Study, space: SearchSpace, allow_waiting: bool = False) -> None:
+    """Enqueues the next configuration of :meth:`SearchSpace.first_trials` not in the study.
+
+    One at a time, and only when nothing is waiting, so that the study holds no queued trial
+    beyond the ones it runs (the baseline and the first suggestion always come first).
+    """
+    trials = study.get_trials(deepcopy=False)
+    if not allow_waiting and any(t.state == TrialState.WAITING for t in trials):
+        return
+    seen = []
+    for t in trials:
+        seen.append(dict(t.params) or dict(t.system_attrs.get("fixed_params", {})))
+    for params in space.first_trials():
+        if not any(all(p.get(k) == v for k, v in params.items()) for p in seen):
+            study.enqueue_trial(params, skip_if_exists=True)
+            return
 
 
 def _optimize(
@@ -136,6 +172,7 @@ def _optimize(
     bar = progress_bar(None, progress, total=n_trials, initial=_counted(study), desc="trials")
     try:
         while _counted(study) < n_trials and (deadline is None or time.time() < deadline):
+            _enqueue_next(study, objective.space)
             study.optimize(objective, n_trials=1, catch=(TrialFailedError,), gc_after_trial=False)
             bar.n = min(_counted(study), n_trials)
             bar.refresh()
@@ -229,12 +266,10 @@ def run_search(
     objective = SearchObjective(
         recipe, SearchSpace({}, ("baseline",), 1), multi=recipe.objective.mode == "multi"
     )
-    report = _advice(recipe, out_dir, objective)
+    report = _advice(recipe, out_dir, objective, optuna_study)
     space = _space(recipe, report)
     objective.space = space
     objective.progress = progress
-    for params in space.first_trials():
-        optuna_study.enqueue_trial(params, skip_if_exists=True)
     logger.info(
         "search %s on %s: %d trials wanted, %d in the study, %d worker(s)",
         study_name,
@@ -246,6 +281,15 @@ def run_search(
     if workers == 1:
         _optimize(optuna_study, objective, wanted, deadline, progress)
     else:
+        # one queued configuration per worker before they start, so that two workers do not
+        # race to enqueue the same first trial (later they enqueue as they finish)
+        queued = sum(t.state == TrialState.WAITING for t in optuna_study.get_trials())
+        free = min(workers, wanted - _counted(optuna_study)) - queued
+        for _ in range(max(free, 0)):
+            before = len(optuna_study.get_trials(deepcopy=False))
+            _enqueue_next(optuna_study, space, allow_waiting=True)
+            if len(optuna_study.get_trials(deepcopy=False)) == before:
+                break
         context = multiprocessing.get_context("spawn")
         data = recipe.model_dump(exclude={"path"})
         path = str(recipe.path) if recipe.path is not None else None

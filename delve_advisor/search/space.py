@@ -104,17 +104,22 @@ class SearchSpace:
         return TrialConfig(label, ranks, self.edits(label), size, lr)
 
     def first_trials(self) -> list[dict[str, Any]]:
-        """Parameters of the trials to enqueue first: the baseline and the first suggestion."""
+        """Parameters of the trials to enqueue first, in order.
+
+        The baseline, the first suggestion, every other suggestion alone, then the larger
+        combinations (each at the default input size and learning rate): every configuration of
+        edits is tried once before the sampler chooses freely, and "did the advice help" is
+        answered by the first two trials.
+        """
         fixed: dict[str, Any] = {}
         if self.input_sizes:
             fixed["input_size"] = self.input_size
         if self.lr_range is not None:
             fixed["lr"] = min(max(self.lr, self.lr_range[0]), self.lr_range[1])
-        first = [{"edits": BASELINE, **fixed}]
-        if len(self.combinations) > 1:
-            label = str(min(self.suggestions))
+        first = []
+        for label in self.combinations:
             params = {"edits": label, **fixed}
-            if self.suggestions[int(label)].kind == "resize_input":
+            if any(self.suggestions[r].kind == "resize_input" for r in self.ranks(label)):
                 params.pop("input_size", None)
             first.append(params)
         return first

@@ -126,7 +126,6 @@ def create_search_study(
     pruner: str = "median",
     epochs: int = 1,
     seed: int | None = None,
-    exhaustive: bool = False,
 ) -> optuna.Study:
     """Creates the study, or loads it when it exists (``load_if_exists``: re-running resumes).
 
@@ -137,8 +136,6 @@ def create_search_study(
         pruner: ``"median"``, ``"hyperband"`` or ``"none"`` (single objective only).
         epochs: Epochs per trial (Hyperband's maximum resource).
         seed: The sampler's seed; give each worker its own.
-        exhaustive: The space is small and discrete: try every configuration once
-            (``BruteForceSampler``) instead of TPE, which may repeat one.
 
     Returns:
         The study.
@@ -147,11 +144,10 @@ def create_search_study(
         InvalidArgumentError: The pruner is unknown.
     """
     # FLOPs / parameter budgets are set per trial with ``trial.set_constraint`` (Optuna 5; the
-    # samplers' ``constraints_func`` is deprecated since 5.0) by the objective.
-    if exhaustive:
-        sampler: optuna.samplers.BaseSampler = optuna.samplers.BruteForceSampler(seed=seed)
-    else:
-        sampler = optuna.samplers.TPESampler(seed=seed)
+    # samplers' ``constraints_func`` is deprecated since 5.0) by the objective, and TPE reads
+    # them. Every edit configuration is enqueued once first (SearchSpace.first_trials), so TPE
+    # only chooses after the space has been covered.
+    sampler = optuna.samplers.TPESampler(seed=seed)
     if multi or pruner == "none":
         chosen: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
     elif pruner == "median":

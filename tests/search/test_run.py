@@ -163,3 +163,16 @@ def test_a_killed_worker_leaves_no_trial_running(write_recipe, storage, tmp_path
     killed = trials[running[0].number]
     assert killed.state == TrialState.FAIL
     assert any(t.state == TrialState.COMPLETE for t in trials)
+
+
+def test_a_second_machine_gets_the_advice_from_the_study(write_recipe, tmp_path):
+    path = write_recipe(n_trials=1)
+    journal = f"journal:{tmp_path / 'shared.journal'}"
+    run_search(path, storage=journal, out=tmp_path / "machine-a", progress=False)
+    first = (tmp_path / "machine-a" / "advice.json").read_text()
+    # another machine, another run directory, a different advisor budget: same space
+    other = write_recipe("other", advice={"epochs": 2}, n_trials=2)
+    run_search(other, storage=journal, study="tiny", out=tmp_path / "machine-b", progress=False)
+    assert (tmp_path / "machine-b" / "advice.json").read_text() == first
+    study = optuna.load_study(study_name="tiny", storage=open_storage(journal, tmp_path))
+    assert len(study.trials) == 2 and "delve_advisor_advice" in study.user_attrs

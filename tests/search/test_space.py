@@ -57,10 +57,17 @@ def test_top_k_and_edits_off():
 
 def test_first_trials_are_baseline_then_the_first_suggestion():
     space = build_space(SUGGESTIONS, input_size=16, lr_range=(1e-4, 1e-2), lr=1e-3)
-    assert space.first_trials() == [
+    first = space.first_trials()
+    assert first[:4] == [
         {"edits": "baseline", "lr": 1e-3},
         {"edits": "1", "lr": 1e-3},
+        {"edits": "2", "lr": 1e-3},
+        {"edits": "3", "lr": 1e-3},
     ]
+    assert [p["edits"] for p in first] == list(space.combinations)  # each configuration once
+    sized = build_space(SUGGESTIONS, input_size=16, input_sizes=[16, 24])
+    assert {"edits": "4"} in sized.first_trials()  # resize_input sets the size itself
+    assert {"edits": "1", "input_size": 16} in sized.first_trials()
 
 
 def test_feasible_input_sizes_and_sampling():
