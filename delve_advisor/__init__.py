@@ -40,6 +40,8 @@ from delve_advisor.saturation import (
     register_layer_handler,
     register_writer,
 )
+from delve_advisor.search import load_recipe, run_search
+from delve_advisor.training import train_model
 
 __version__ = "0.1.0"
 
@@ -74,12 +76,15 @@ __all__ = [
     "load_data",
     "load_edits",
     "load_model",
+    "load_recipe",
     "receptive_field",
     "recompute_saturation",
     "register_layer_handler",
     "register_report_writer",
     "register_rf_rule",
     "register_writer",
+    "run_search",
     "save_edits",
     "total_flops",
+    "train_model",
 ]

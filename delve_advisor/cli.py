@@ -193,6 +193,48 @@ def apply(
     typer.echo(f"saved: {out}")
 
 
+@app.command()
+def search(
+    recipe: Path = typer.Argument(..., help="The YAML recipe (see docs/search.md)."),
+    storage: str | None = typer.Option(
+        None, "--storage", help="Optuna storage URL (default: journal file in the run dir)."
+    ),
+    study: str | None = typer.Option(None, "--study", help="Study name (default: recipe's)."),
+    n_trials: int | None = typer.Option(
+        None, "--n-trials", min=1, help="Trials wanted in the study in total (resume counts)."
+    ),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes on this machine."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0.001, help="Start no new trial after this many seconds."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and the result."),
+) -> None:
+    """Validate the advisor's suggestions with an Optuna search of short training runs."""
+    from delve_advisor.search.run import run_search
+
+    _configure_logging(quiet)
+    try:
+        result = run_search(
+            recipe,
+            storage=storage,
+            study=study,
+            n_trials=n_trials,
+            workers=workers,
+            timeout=timeout,
+            out=out,
+            progress=None if not quiet else False,
+        )
+    except DelveAdvisorError as error:
+        _fail(error)
+    counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(result.trials.items()))
+    typer.echo(f"study {result.study_name} on {result.storage}: {counts}")
+    if not quiet:
+        for kind, path in result.paths.items():
+            typer.echo(f"{kind}: {path}")
+    typer.echo(f"report: {result.paths.get('html')}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     """Runs the app (``python -m delve_advisor.cli``)."""
     app(prog_name="delve-advisor")

@@ -15,8 +15,11 @@ __all__ = [
     "InvalidArgumentError",
     "MissingDependencyError",
     "NonFiniteActivationWarning",
+    "RecipeError",
     "ReportFormatError",
     "SpecError",
+    "StorageError",
+    "TrialFailedError",
     "UnknownNameError",
     "UnsupportedLayerError",
 ]
@@ -68,3 +71,15 @@ class ReportFormatError(DelveAdvisorError, ValueError):
 
 class MissingDependencyError(DelveAdvisorError, ImportError):
     """An optional dependency needed by this function is not installed; the message says which."""
+
+
+class RecipeError(DelveAdvisorError, ValueError):
+    """A search recipe (YAML) is malformed; the message names the key path and the form wanted."""
+
+
+class StorageError(DelveAdvisorError, RuntimeError):
+    """An Optuna storage cannot be opened or reached; the message names the URL."""
+
+
+class TrialFailedError(DelveAdvisorError, RuntimeError):
+    """A search trial could not finish (edit failed, loss diverged, out of memory)."""

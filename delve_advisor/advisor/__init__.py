@@ -18,7 +18,6 @@ from delve_advisor.advisor.report import (
 )
 from delve_advisor.advisor.suggestions import predict, rf_evidence, suggest, weighted_layers
 from delve_advisor.advisor.tail import TailAnalysis, TailThresholds, find_tail
-from delve_advisor.advisor.training import RunResult, run_with_tracker
 from delve_advisor.advisor.writers import (
     BaseReportWriter,
     get_report_writer,
@@ -27,6 +26,7 @@ from delve_advisor.advisor.writers import (
     unregister_report_writer,
 )
 from delve_advisor.cost import count_parameters, layer_costs, total_flops
+from delve_advisor.training import RunResult, run_with_tracker
 
 __all__ = [
     "BaseReportWriter",

@@ -18,12 +18,12 @@ from delve_advisor.advisor.probes import probe_accuracy
 from delve_advisor.advisor.report import Report
 from delve_advisor.advisor.suggestions import rf_evidence, suggest, weighted_layers
 from delve_advisor.advisor.tail import TailAnalysis, TailThresholds, find_tail
-from delve_advisor.advisor.training import RunResult, resolve_device, run_with_tracker
 from delve_advisor.cost import layer_costs
 from delve_advisor.data import Data
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError
 from delve_advisor.graph import ReceptiveFieldAnalysis, receptive_field
 from delve_advisor.models import check_compatibility
+from delve_advisor.training import RunResult, resolve_device, run_with_tracker
 
 __all__ = ["advise"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["matched_cnn"]
+__all__ = ["matched_cnn", "tail_cnn"]
 
 
 def matched_cnn(in_channels: int = 1, width: int = 16, num_classes: int = 10) -> nn.Module:
@@ -35,3 +35,26 @@ def matched_cnn(in_channels: int = 1, width: int = 16, num_classes: int = 10) ->
         nn.Flatten(),
         nn.Linear(2 * width, num_classes),
     )
+
+
+def tail_cnn(in_channels: int = 3, width: int = 8, num_classes: int = 10) -> nn.Module:
+    """A small CNN with a tail at 16-px inputs: two stride-2 convs, then four 3×3 convs.
+
+    Receptive fields (r_max = r_min) are 3, 7, 15, 23, 31 and 39 px, so at 16 px the last two
+    convs are unproductive. Cheap enough for search tests (one trial well under a second).
+
+    Args:
+        in_channels: Input channels.
+        width: Channels of every conv.
+        num_classes: Outputs of the linear head.
+    """
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_channels, width, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(width, width, 3, stride=2, padding=1),
+        nn.ReLU(),
+    ]
+    for _ in range(4):
+        layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes)]
+    return nn.Sequential(*layers)

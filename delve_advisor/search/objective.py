@@ -1,0 +1,233 @@
+"""The Optuna objective: apply a trial's edits, train for the budget, evaluate on held-out data.
+
+Every trial records in ``user_attrs``: ``val_accuracy``, ``params``, ``flops``, ``wall_s``,
+``edits`` (plain data), ``label``, ``input_size``, ``saturation`` (a summary of the last epoch's
+eval saturation), and ``worker_pid`` / ``worker_host``. A trial that cannot finish (an edit that
+fails, a diverged loss, out of memory, anything raised) records ``fail_reason`` and raises
+:class:`~delve_advisor.exceptions.TrialFailedError`, which the study catches: the trial is
+FAILED with its reason and the search goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+import torch
+from torch import nn
+
+from delve_advisor.cost import count_parameters, total_flops
+from delve_advisor.data import Data, load_data
+from delve_advisor.edits import apply_edits
+from delve_advisor.exceptions import TrialFailedError
+from delve_advisor.models import load_model
+from delve_advisor.search.recipe import Recipe
+from delve_advisor.search.space import SearchSpace, TrialConfig
+from delve_advisor.training import (
+    EpochEnd,
+    TrackerCallback,
+    TrainingCallback,
+    seed_everything,
+    train_model,
+)
+
+__all__ = ["PruningCallback", "SearchObjective"]
+
+logger = logging.getLogger(__name__)
+
+_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
+
+def _apply(
+    model: nn.Module, edits: Sequence[Any], input_size: tuple[int, int, int]
+) -> tuple[nn.Module, tuple[int, int, int]]:
+    """Applies edits to a copy; works with both ``apply_edits`` return types.
+
+    ``apply_edits`` returns the edited module today and an ``EditResult`` (``.model``,
+    ``.input_size``) once the edits branch lands; this is the one place that knows both.
+    """
+    result = apply_edits(model, list(edits), input_size)
+    if isinstance(result, nn.Module):  # the old interface: resize_input leaves the model alone
+        size = input_size
+        for edit in edits:
+            data = edit if isinstance(edit, dict) else edit.to_dict()
+            if data.get("op") == "resize_input":
+                value = data["value"]
+                size = (input_size[0], *(int(v) for v in value))
+        return result, size
+    return result.model, tuple(int(v) for v in result.input_size)
+
+
+class PruningCallback(TrainingCallback):
+    """Reports each epoch's validation accuracy to an Optuna trial and prunes when told.
+
+    Args:
+        trial: The running trial.
+    """
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+
+    def on_epoch_end(self, end: EpochEnd) -> None:
+        """``trial.report(accuracy, epoch)``, then raise ``TrialPruned`` if the pruner says so."""
+        if math.isnan(end.val_accuracy):
+            return
+        self.trial.report(end.val_accuracy, end.epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {end.epoch}")
+
+
+def _saturation_summary(callback: TrackerCallback | None) -> dict[str, Any] | None:
+    if callback is None or callback.tracker is None or callback.tracker.last_result is None:
+        return None
+    records = callback.tracker.last_result.records
+    mode = "eval" if any(m == "eval" for m, _ in records) else "train"
+    layers = {
+        name: round(float(rec.scalar("lsat")), 4)
+        for (m, name), rec in records.items()
+        if m == mode and rec.status in ("ok", "dead")
+    }
+    values = list(layers.values())
+    return {
+        "mode": mode,
+        "mean": round(sum(values) / len(values), 4) if values else None,
+        "layers": layers,
+    }
+
+
+class SearchObjective:
+    """Callable objective for ``study.optimize``: one trial = edited model x short training.
+
+    Args:
+        recipe: The validated recipe.
+        space: The search space.
+        multi: Return (accuracy, FLOPs) for a two-objective study instead of accuracy.
+        prune: Report every epoch and prune (single objective only).
+        progress: tqdm bars for epochs; None shows them only on a terminal.
+    """
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        space: SearchSpace,
+        *,
+        multi: bool = False,
+        prune: bool = True,
+        progress: bool | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.space = space
+        self.multi = multi
+        self.prune = prune and not multi
+        self.progress = progress
+        self._data: dict[int, Data] = {}
+
+    def data(self, side: int) -> Data:
+        """The recipe's data at ``side`` x ``side`` (cached per side)."""
+        if side not in self._data:
+            self._data[side] = load_data(
+                self.recipe.data_spec,
+                input_size=side,
+                batch_size=self.recipe.data.batch_size,
+                limit=self.recipe.data.limit,
+                seed=self.recipe.seed,
+            )
+        return self._data[side]
+
+    def build_model(self, data: Data) -> nn.Module:
+        """The recipe's model, initialised from the recipe's seed (the same in every trial)."""
+        spec = self.recipe.model
+        seed_everything(self.recipe.seed)
+        checkpoint = self.recipe.resolve(spec.checkpoint) if spec.checkpoint else None
+        return load_model(
+            spec.spec,
+            num_classes=spec.num_classes or data.num_classes,
+            in_channels=spec.in_channels or data.in_channels,
+            checkpoint=checkpoint,
+        )
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        """Runs one trial and returns its objective value(s).
+
+        Raises:
+            TrialFailedError: The trial could not finish; ``fail_reason`` says why.
+            optuna.TrialPruned: The pruner stopped it.
+        """
+        trial.set_user_attr("worker_pid", os.getpid())
+        trial.set_user_attr("worker_host", socket.gethostname())
+        start = time.perf_counter()
+        config = self.space.sample(trial)
+        trial.set_user_attr("label", config.label)
+        trial.set_user_attr("edits", [dict(e) for e in config.edits])
+        try:
+            return self._run(trial, config, start)
+        except optuna.TrialPruned:
+            trial.set_user_attr("wall_s", time.perf_counter() - start)
+            raise
+        except Exception as error:  # record any failure with its reason; the study goes on
+            reason = f"{type(error).__name__}: {' '.join(str(error).split())}"
+            trial.set_user_attr("fail_reason", reason[:2000])
+            trial.set_user_attr("wall_s", time.perf_counter() - start)
+            logger.warning("trial %d failed: %s", trial.number, reason)
+            if isinstance(error, torch.cuda.OutOfMemoryError):
+                torch.cuda.empty_cache()
+            raise TrialFailedError(f"trial {trial.number} failed: {reason}") from error
+
+    def _run(self, trial: optuna.Trial, config: TrialConfig, start: float) -> Any:
+        data = self.data(config.input_size)
+        size = (data.in_channels, config.input_size, config.input_size)
+        model, run_size = _apply(self.build_model(data), config.edits, size)
+        if run_size != size:
+            data = self.data(int(run_size[1]))
+        trial.set_user_attr("input_size", list(run_size))
+        params = count_parameters(model)
+        try:
+            flops = total_flops(model, run_size, device="meta")
+        except Exception:  # a model whose forward reads values: count on a real copy
+            flops = total_flops(model, run_size, device="cpu")
+        trial.set_user_attr("params", int(params))
+        trial.set_user_attr("flops", int(flops))
+        limits = {
+            "flops": self.recipe.objective.max_flops,
+            "params": self.recipe.objective.max_params,
+        }
+        for key, limit in limits.items():
+            if limit is not None:  # feasible when <= 0; samplers and best trials honour it
+                trial.set_constraint(key, float({"flops": flops, "params": params}[key] - limit))
+        budget = self.recipe.training
+        tracking = TrackerCallback({"stats": ["lsat"]}) if budget.track_saturation else None
+        callbacks: list[TrainingCallback] = [tracking] if tracking is not None else []
+        if self.prune:
+            callbacks.append(PruningCallback(trial))
+        optimizer = _OPTIMIZERS[budget.optimizer]
+        result = train_model(
+            model,
+            data.train,
+            data.val,
+            epochs=budget.epochs,
+            optimizer=lambda p: optimizer(p, lr=config.lr),
+            device=budget.device,
+            max_batches=budget.max_batches,
+            time_budget_s=budget.time_budget_s,
+            callbacks=callbacks,
+            seed=self.recipe.seed + trial.number,
+            amp=budget.amp,
+            progress=self.progress,
+        )
+        trial.set_user_attr("wall_s", time.perf_counter() - start)
+        trial.set_user_attr("train_s", result.seconds)
+        trial.set_user_attr("epochs", result.epochs)
+        if result.status == "diverged":
+            raise TrialFailedError(result.status_detail)
+        accuracy = result.val_accuracy[-1]
+        if not math.isfinite(accuracy):
+            raise TrialFailedError("no validation accuracy: the validation split is empty")
+        trial.set_user_attr("val_accuracy", accuracy)
+        trial.set_user_attr("saturation", _saturation_summary(tracking))
+        return (accuracy, float(flops)) if self.multi else accuracy

@@ -1,0 +1,286 @@
+"""The search's outputs in the run directory: table, best edits, plots and the search report.
+
+- ``trials.csv``: one row per trial (``study.trials_dataframe()``: number, state, values, params,
+  user attributes).
+- ``best_edits.json``: the best trial's edits, in the format of
+  :func:`delve_advisor.edits.save_edits` (``delve-advisor apply`` takes it).
+- ``history.png``: validation accuracy per trial and the best so far.
+- ``pareto.png``: validation accuracy against FLOPs, the Pareto front marked.
+- ``search.md`` / ``search.html``: each suggestion's *predicted* effect (FLOPs, unproductive
+  layers, from the advisor's report) next to its *measured* effect (accuracy difference to the
+  baseline trial, FLOPs, wall time), and the best trials.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import optuna
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from optuna.trial import FrozenTrial, TrialState
+
+from delve_advisor.edits import save_edits
+from delve_advisor.search.space import BASELINE, SearchSpace
+
+__all__ = ["best_trial", "measured_effects", "pareto_front", "write_search_outputs"]
+
+
+def _completed(study: optuna.Study, feasible: bool = False) -> list[FrozenTrial]:
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if "val_accuracy" in t.user_attrs
+        and not (feasible and any(v > 0 for v in t.constraints.values()))
+    ]
+
+
+def pareto_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials no other trial beats on both accuracy (higher) and FLOPs (lower)."""
+    front = []
+    for t in trials:
+        acc, flops = t.user_attrs["val_accuracy"], t.user_attrs.get("flops", math.inf)
+        dominated = any(
+            o.user_attrs["val_accuracy"] >= acc
+            and o.user_attrs.get("flops", math.inf) <= flops
+            and (o.user_attrs["val_accuracy"] > acc or o.user_attrs.get("flops", math.inf) < flops)
+            for o in trials
+        )
+        if not dominated:
+            front.append(t)
+    return sorted(front, key=lambda t: t.user_attrs.get("flops", 0))
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The feasible completed trial with the best accuracy (fewest FLOPs on a tie).
+
+    A trial above the recipe's FLOPs or parameter budget (a positive constraint) is never best.
+    """
+    trials = _completed(study, feasible=True)
+    if not trials:
+        return None
+    return max(trials, key=lambda t: (t.user_attrs["val_accuracy"], -t.user_attrs.get("flops", 0)))
+
+
+def measured_effects(study: optuna.Study, report: Any, space: SearchSpace) -> list[dict[str, Any]]:
+    """One row per suggestion in the space: predicted effect next to the measured one.
+
+    The measured effect comes from the best completed trial that switched on that suggestion
+    alone (at the default input size and learning rate when those are searched too), compared
+    with the best completed baseline trial.
+    """
+    trials = _completed(study)
+
+    def default(t: FrozenTrial) -> bool:
+        return t.params.get("input_size", space.input_size) == space.input_size and (
+            "lr" not in t.params or math.isclose(t.params["lr"], space.lr, rel_tol=1e-9)
+        )
+
+    def best(label: str) -> FrozenTrial | None:
+        found = [t for t in trials if t.user_attrs.get("label") == label]
+        preferred = [t for t in found if default(t)] or found
+        return max(preferred, key=lambda t: t.user_attrs["val_accuracy"], default=None)
+
+    base = best(BASELINE)
+    rows = [_row("baseline", None, base, base)]
+    for rank, suggestion in sorted(space.suggestions.items()):
+        rows.append(_row(str(rank), suggestion, best(str(rank)), base))
+    return rows
+
+
+def _row(label: str, suggestion: Any, trial: FrozenTrial | None, base: FrozenTrial | None):
+    row: dict[str, Any] = {"label": label}
+    if suggestion is not None:
+        row.update(
+            kind=suggestion.kind,
+            targets=", ".join(suggestion.targets),
+            predicted_flops=f"{suggestion.before.flops:,} → {suggestion.after.flops:,}",
+            predicted_unproductive=(
+                f"{suggestion.before.unproductive} → {suggestion.after.unproductive}"
+            ),
+        )
+    else:
+        row.update(kind="(no edit)", targets="", predicted_flops="", predicted_unproductive="")
+    if trial is None:
+        row.update(trial="not run", val_accuracy="", delta_accuracy="", flops="", wall_s="")
+        return row
+    acc = trial.user_attrs["val_accuracy"]
+    delta = ""
+    if base is not None and trial is not base:
+        delta = f"{acc - base.user_attrs['val_accuracy']:+.4f}"
+    row.update(
+        trial=str(trial.number),
+        val_accuracy=f"{acc:.4f}",
+        delta_accuracy=delta,
+        flops=f"{trial.user_attrs.get('flops', 0):,}",
+        wall_s=f"{trial.user_attrs.get('wall_s', math.nan):.1f}",
+    )
+    return row
+
+
+_COLUMNS = [
+    ("label", "edits"),
+    ("kind", "kind"),
+    ("targets", "targets"),
+    ("predicted_flops", "predicted FLOPs"),
+    ("predicted_unproductive", "predicted unproductive"),
+    ("trial", "trial"),
+    ("val_accuracy", "val accuracy"),
+    ("delta_accuracy", "Δ accuracy vs baseline"),
+    ("flops", "measured FLOPs"),
+    ("wall_s", "wall s"),
+]
+
+
+def _plot_history(trials: list[FrozenTrial], path: Path) -> Path:
+    fig = Figure(figsize=(6, 3.5))
+    FigureCanvasAgg(fig)  # Agg canvas, never pyplot: no global state, no display
+    ax = fig.subplots()
+    numbers = [t.number for t in trials]
+    accs = [t.user_attrs["val_accuracy"] for t in trials]
+    best, running = [], -math.inf
+    for acc in accs:
+        running = max(running, acc)
+        best.append(running)
+    ax.scatter(numbers, accs, s=18, label="trial")
+    ax.step(numbers, best, where="post", color="C1", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("optimisation history")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _plot_pareto(trials: list[FrozenTrial], path: Path) -> Path:
+    fig = Figure(figsize=(6, 3.5))
+    FigureCanvasAgg(fig)  # Agg canvas, never pyplot: no global state, no display
+    ax = fig.subplots()
+    front = pareto_front(trials)
+    ax.scatter(
+        [t.user_attrs.get("flops", 0) for t in trials],
+        [t.user_attrs["val_accuracy"] for t in trials],
+        s=18,
+        alpha=0.6,
+        label="trial",
+    )
+    ax.plot(
+        [t.user_attrs.get("flops", 0) for t in front],
+        [t.user_attrs["val_accuracy"] for t in front],
+        "o-",
+        color="C3",
+        label="Pareto front",
+    )
+    for t in front:
+        ax.annotate(
+            t.user_attrs.get("label", ""),
+            (t.user_attrs.get("flops", 0), t.user_attrs["val_accuracy"]),
+            fontsize=7,
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("FLOPs (batch 1)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("accuracy vs FLOPs")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _failed_lines(study: optuna.Study) -> list[str]:
+    lines = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        reason = t.user_attrs.get("fail_reason") or t.system_attrs.get("fail_reason", "unknown")
+        lines.append(f"trial {t.number} ({t.user_attrs.get('label', '?')}): {reason}")
+    return lines
+
+
+def write_search_outputs(
+    study: optuna.Study, report: Any, space: SearchSpace, out_dir: str | Path
+) -> dict[str, Path]:
+    """Writes the trials table, the best edits, the plots and the search report.
+
+    Args:
+        study: The finished (or interrupted) study.
+        report: The advisor's :class:`~delve_advisor.Report` the space came from.
+        space: The search space.
+        out_dir: The run directory.
+
+    Returns:
+        Output kind (``"csv"``, ``"best_edits"``, ``"history"``, ``"pareto"``, ``"markdown"``,
+        ``"html"``) -> path; the plots and best edits only when a trial completed.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    frame = study.trials_dataframe()
+    paths["csv"] = out / "trials.csv"
+    frame.to_csv(paths["csv"], index=False)
+    trials = _completed(study)
+    best = best_trial(study)
+    if best is not None:
+        paths["best_edits"] = save_edits(out / "best_edits.json", best.user_attrs.get("edits", []))
+        paths["history"] = _plot_history(trials, out / "history.png")
+        paths["pareto"] = _plot_pareto(trials, out / "pareto.png")
+    rows = measured_effects(study, report, space)
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    summary = ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())) or "no trials"
+    best_text = (
+        f"trial {best.number} ({best.user_attrs.get('label')}), val accuracy "
+        f"{best.user_attrs['val_accuracy']:.4f}, {best.user_attrs.get('flops', 0):,} FLOPs"
+        if best is not None
+        else "none completed"
+    )
+    failed = _failed_lines(study)
+
+    md = [
+        f"# Search {study.study_name}",
+        "",
+        f"Model: {report.meta.get('model')}; data: {report.meta.get('data')}; trials: {summary}.",
+        "",
+        f"Best: {best_text}. Edits: `best_edits.json` (`delve-advisor apply`).",
+        "",
+        "## Predicted vs measured effect of each suggestion",
+        "",
+        "| " + " | ".join(title for _, title in _COLUMNS) + " |",
+        "|" + "---|" * len(_COLUMNS),
+    ]
+    md += ["| " + " | ".join(str(r[key]) for key, _ in _COLUMNS) + " |" for r in rows]
+    if best is not None:
+        md += ["", "![history](history.png)", "", "![pareto](pareto.png)"]
+    if failed:
+        md += ["", "## Failed trials", ""] + [f"- {line}" for line in failed]
+    paths["markdown"] = out / "search.md"
+    paths["markdown"].write_text("\n".join(md) + "\n")
+
+    esc = html.escape
+    table = "".join(f"<th>{esc(title)}</th>" for _, title in _COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(str(r[key]))}</td>" for key, _ in _COLUMNS) + "</tr>"
+        for r in rows
+    )
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>Search {esc(study.study_name)}</title></head><body>",
+        f"<h1>Search {esc(study.study_name)}</h1>",
+        f"<p>Model: {esc(str(report.meta.get('model')))}; trials: {esc(summary)}.</p>",
+        f"<p>Best: {esc(best_text)}.</p>",
+        "<h2>Predicted vs measured effect of each suggestion</h2>",
+        f"<table border='1'><tr>{table}</tr>{body}</table>",
+    ]
+    if best is not None:
+        parts += ["<img src='history.png' alt='history'>", "<img src='pareto.png' alt='pareto'>"]
+    if failed:
+        parts += ["<h2>Failed trials</h2><ul>"]
+        parts += [f"<li>{esc(line)}</li>" for line in failed]
+        parts += ["</ul>"]
+    parts.append("</body></html>")
+    paths["html"] = out / "search.html"
+    paths["html"].write_text("\n".join(parts) + "\n")
+    return paths

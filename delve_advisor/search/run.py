@@ -1,0 +1,322 @@
+"""run_search(): the advisor's suggestions validated by an Optuna study of short training runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.trial import TrialState
+
+from delve_advisor.advisor.advise import advise
+from delve_advisor.advisor.report import Report
+from delve_advisor.data import load_data
+from delve_advisor.exceptions import InvalidArgumentError, TrialFailedError
+from delve_advisor.search.objective import SearchObjective
+from delve_advisor.search.outputs import write_search_outputs
+from delve_advisor.search.recipe import Recipe, load_recipe, parse_recipe
+from delve_advisor.search.space import SearchSpace, build_space
+from delve_advisor.search.study import (
+    create_search_study,
+    describe_storage,
+    fail_stale_trials,
+    open_storage,
+)
+from delve_advisor.training import progress_bar
+
+__all__ = ["SearchResult", "run_search"]
+
+logger = logging.getLogger(__name__)
+
+ADVICE_FILE = "advice.json"
+ADVICE_ATTR = "delve_advisor_advice"
+_COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+
+
+@dataclass
+class SearchResult:
+    """What a search left behind.
+
+    Attributes:
+        study_name: The study's name.
+        storage: The storage (password hidden).
+        out_dir: The run directory.
+        trials: Trials in the study by state name (``{"COMPLETE": 8, "FAIL": 1}``).
+        best: The best trial's number and values (single objective), or the Pareto front's.
+        paths: Output kind -> file.
+    """
+
+    study_name: str
+    storage: str
+    out_dir: Path
+    trials: dict[str, int]
+    best: list[dict[str, Any]] = field(default_factory=list)
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def _advice(
+    recipe: Recipe, out_dir: Path, objective: SearchObjective, study: optuna.Study
+) -> Report:
+    """The advisor's report: from the study (another machine's), the run dir, or a new run.
+
+    The report is kept in the study's user attributes too, so that every machine joining the
+    study searches the same space.
+    """
+    path = out_dir / ADVICE_FILE
+    stored = study.user_attrs.get(ADVICE_ATTR)
+    if stored is not None:
+        report = Report.from_json(json.dumps(stored))
+    elif path.is_file():
+        report = Report.from_json(path)
+    else:
+        report = _run_advisor(recipe, objective)
+    if stored is None:
+        study.set_user_attr(ADVICE_ATTR, json.loads(report.to_json()))
+    if not path.is_file():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(report.to_json())
+        os.replace(tmp, path)
+    return report
+
+
+def _run_advisor(recipe: Recipe, objective: SearchObjective) -> Report:
+    side = recipe.input_size or _native(objective)
+    data = objective.data(side)
+    model = objective.build_model(data)
+    return advise(
+        model,
+        data,
+        input_size=(data.in_channels, side, side),
+        epochs=recipe.advice.epochs,
+        max_batches=recipe.advice.max_batches,
+        device=recipe.training.device,
+        lr=recipe.training.lr,
+        model_name=recipe.model.spec,
+        progress=False,
+    )
+
+
+def _native(objective: SearchObjective) -> int:
+    data = load_data(objective.recipe.data_spec, batch_size=1, limit=1)
+    return int(data.input_size[0])
+
+
+def _space(recipe: Recipe, report: Report) -> SearchSpace:
+    side = int(report.meta["input_size"][1])
+    return build_space(
+        report.suggestions,
+        input_size=side,
+        edits=recipe.space.edits,
+        max_suggestions=recipe.space.max_suggestions,
+        input_sizes=recipe.space.input_sizes,
+        lr=recipe.training.lr,
+        lr_range=recipe.space.lr,
+    )
+
+
+def _open(
+    recipe: Recipe, storage: str | None, study_name: str, out_dir: Path, seed: int
+) -> optuna.Study:
+    store = open_storage(
+        storage,
+        out_dir,
+        heartbeat_interval=recipe.heartbeat_interval,
+        grace_period=recipe.grace_period,
+    )
+    return create_search_study(
+        store,
+        study_name,
+        multi=recipe.objective.mode == "multi",
+        pruner=recipe.objective.pruner,
+        epochs=recipe.training.epochs,
+        seed=seed,
+    )
+
+
+def _counted(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=_COUNTED))
+
+
+def _enqueue_next(study: optuna.Study, space: SearchSpace, allow_waiting: bool = False) -> None:
+    """Enqueues the next configuration of :meth:`SearchSpace.first_trials` not in the study.
+
+    One at a time, and only when nothing is waiting, so that the study holds no queued trial
+    beyond the ones it runs (the baseline and the first suggestion always come first).
+    """
+    trials = study.get_trials(deepcopy=False)
+    if not allow_waiting and any(t.state == TrialState.WAITING for t in trials):
+        return
+    seen = []
+    for t in trials:
+        seen.append(dict(t.params) or dict(t.system_attrs.get("fixed_params", {})))
+    for params in space.first_trials():
+        if not any(all(p.get(k) == v for k, v in params.items()) for p in seen):
+            study.enqueue_trial(params, skip_if_exists=True)
+            return
+
+
+def _optimize(
+    study: optuna.Study,
+    objective: SearchObjective,
+    n_trials: int,
+    deadline: float | None,
+    progress: bool | None,
+) -> None:
+    bar = progress_bar(None, progress, total=n_trials, initial=_counted(study), desc="trials")
+    try:
+        while _counted(study) < n_trials and (deadline is None or time.time() < deadline):
+            _enqueue_next(study, objective.space)
+            study.optimize(objective, n_trials=1, catch=(TrialFailedError,), gc_after_trial=False)
+            bar.n = min(_counted(study), n_trials)
+            bar.refresh()
+    finally:
+        bar.close()
+
+
+def _worker(
+    recipe_data: dict[str, Any],
+    recipe_path: str | None,
+    storage: str | None,
+    study_name: str,
+    out_dir: str,
+    n_trials: int,
+    deadline: float | None,
+    index: int,
+) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    recipe = parse_recipe(recipe_data, recipe_path)
+    report = Report.from_json(Path(out_dir) / ADVICE_FILE)
+    space = _space(recipe, report)
+    study = _open(recipe, storage, study_name, Path(out_dir), recipe.seed + index)
+    objective = SearchObjective(
+        recipe, space, multi=recipe.objective.mode == "multi", progress=False
+    )
+    _optimize(study, objective, n_trials, deadline, progress=False)
+
+
+def run_search(
+    recipe: Recipe | str | Path,
+    *,
+    storage: str | None = None,
+    study: str | None = None,
+    n_trials: int | None = None,
+    workers: int = 1,
+    timeout: float | None = None,
+    out: str | Path | None = None,
+    progress: bool | None = None,
+) -> SearchResult:
+    """Runs (or resumes) the validation search a recipe describes and writes its outputs.
+
+    The advisor runs once (its report is kept as ``advice.json`` in the run directory and
+    reused on resume); its top suggestions span the search space; the baseline and the first
+    suggestion are enqueued as the first trials. ``n_trials`` counts the trials wanted in the
+    study in total (finished, pruned, failed and running): re-running the same command after an
+    interruption runs only the missing ones. With several workers a study may end up to
+    ``workers - 1`` trials above ``n_trials``.
+
+    Args:
+        recipe: A :class:`Recipe` or the path of a YAML recipe.
+        storage: Optuna storage URL (or ``journal:PATH``); default the recipe's, else the
+            journal file ``study.journal`` in the run directory.
+        study: Study name; default the recipe's, else the recipe file's stem.
+        n_trials: Trials wanted in total; default the recipe's.
+        workers: Processes on this machine working on the study.
+        timeout: Stop starting new trials after this many seconds.
+        out: Run directory; default the recipe's ``out`` (relative to the recipe file).
+        progress: tqdm bar for trials; None shows it only on a terminal.
+
+    Returns:
+        The :class:`SearchResult`.
+
+    Raises:
+        RecipeError: The recipe is invalid.
+        StorageError: The storage cannot be opened.
+        InvalidArgumentError: ``workers``, ``n_trials`` or ``timeout`` is out of range.
+    """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    for name, value in (("workers", workers), ("n_trials", n_trials)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise InvalidArgumentError(f"run_search: {name} must be an int >= 1, got {value!r}")
+    if timeout is not None and timeout <= 0:
+        raise InvalidArgumentError(f"run_search: timeout must be > 0 seconds, got {timeout!r}")
+    out_dir = Path(out) if out is not None else recipe.resolve(recipe.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    storage = storage if storage is not None else recipe.storage
+    if storage is not None and storage.startswith("journal:"):
+        rel = Path(storage[len("journal:") :])
+        storage = f"journal:{rel if rel.is_absolute() else recipe.resolve(rel)}"
+    study_name = study or recipe.study_name
+    wanted = n_trials or recipe.n_trials
+    deadline = time.time() + timeout if timeout is not None else None
+
+    optuna_study = _open(recipe, storage, study_name, out_dir, recipe.seed)
+    if isinstance(optuna_study._storage, JournalStorage):  # RDB storages use heartbeats
+        fail_stale_trials(optuna_study)
+    objective = SearchObjective(
+        recipe, SearchSpace({}, ("baseline",), 1), multi=recipe.objective.mode == "multi"
+    )
+    report = _advice(recipe, out_dir, objective, optuna_study)
+    space = _space(recipe, report)
+    objective.space = space
+    objective.progress = progress
+    logger.info(
+        "search %s on %s: %d trials wanted, %d in the study, %d worker(s)",
+        study_name,
+        describe_storage(storage),
+        wanted,
+        _counted(optuna_study),
+        workers,
+    )
+    if workers == 1:
+        _optimize(optuna_study, objective, wanted, deadline, progress)
+    else:
+        # one queued configuration per worker before they start, so that two workers do not
+        # race to enqueue the same first trial (later they enqueue as they finish)
+        queued = sum(t.state == TrialState.WAITING for t in optuna_study.get_trials())
+        free = min(workers, wanted - _counted(optuna_study)) - queued
+        for _ in range(max(free, 0)):
+            before = len(optuna_study.get_trials(deepcopy=False))
+            _enqueue_next(optuna_study, space, allow_waiting=True)
+            if len(optuna_study.get_trials(deepcopy=False)) == before:
+                break
+        context = multiprocessing.get_context("spawn")
+        data = recipe.model_dump(exclude={"path"})
+        path = str(recipe.path) if recipe.path is not None else None
+        processes = [
+            context.Process(
+                target=_worker,
+                args=(data, path, storage, study_name, str(out_dir), wanted, deadline, i),
+            )
+            for i in range(workers)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        bad = [p.exitcode for p in processes if p.exitcode != 0]
+        if bad:
+            logger.warning("%d worker(s) exited with status %s", len(bad), bad)
+    paths = write_search_outputs(optuna_study, report, space, out_dir)
+    counts: dict[str, int] = {}
+    for trial in optuna_study.get_trials(deepcopy=False):
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    best = (
+        [
+            {"number": t.number, "values": list(t.values), "label": t.user_attrs.get("label")}
+            for t in optuna_study.best_trials
+        ]
+        if counts.get("COMPLETE")
+        else []
+    )
+    return SearchResult(study_name, describe_storage(storage), out_dir, counts, best, paths)

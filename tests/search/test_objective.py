@@ -1,0 +1,129 @@
+"""Tests for delve_advisor.search.objective: user attrs, failures with reasons, pruning."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from delve_advisor.cost import count_parameters, total_flops
+from delve_advisor.exceptions import TrialFailedError
+from delve_advisor.search.objective import SearchObjective, _apply
+from delve_advisor.search.recipe import parse_recipe
+from delve_advisor.search.space import SearchSpace
+from delve_advisor.testing import tail_cnn
+
+from .conftest import TINY
+
+
+class _Fake:
+    def __init__(self, kind, edits):
+        self.kind, self.edits, self.targets, self.rank = (
+            kind,
+            edits,
+            [e["module"] for e in edits],
+            1,
+        )
+
+
+def _objective(edits, **training):
+    recipe = parse_recipe({**TINY, "training": {**TINY["training"], **training}})
+    space = SearchSpace(
+        {1: _Fake("drop_downsampling", edits)}, ("baseline", "1"), 16, lr=recipe.training.lr
+    )
+    return SearchObjective(recipe, space, prune=False)
+
+
+def test_a_trial_records_what_it_measured():
+    objective = _objective([{"op": "set_stride", "module": "0", "value": [1, 1]}])
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"edits": "1"})
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    edited, _ = _apply(tail_cnn(), trial.user_attrs["edits"], (3, 16, 16))
+    assert trial.state == TrialState.COMPLETE
+    assert trial.value == trial.user_attrs["val_accuracy"]
+    assert trial.user_attrs["params"] == count_parameters(edited)
+    assert trial.user_attrs["flops"] == total_flops(edited, (3, 16, 16))
+    assert trial.user_attrs["flops"] > total_flops(tail_cnn(), (3, 16, 16))
+    assert trial.user_attrs["edits"] == [{"op": "set_stride", "module": "0", "value": [1, 1]}]
+    assert trial.user_attrs["saturation"]["mode"] == "eval"
+    assert 0 < trial.user_attrs["saturation"]["mean"] <= 1
+    assert trial.user_attrs["wall_s"] > 0 and trial.user_attrs["input_size"] == [3, 16, 16]
+
+
+def test_a_failing_edit_is_recorded_failed_with_its_reason_and_the_study_goes_on():
+    objective = _objective([{"op": "set_stride", "module": "nope", "value": [1, 1]}])
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"edits": "1"})
+    study.enqueue_trial({"edits": "baseline"})
+    study.optimize(objective, n_trials=2, catch=(TrialFailedError,))
+    failed, done = study.trials
+    assert failed.state == TrialState.FAIL and "nope" in failed.user_attrs["fail_reason"]
+    assert done.state == TrialState.COMPLETE
+
+
+def test_a_diverging_trial_fails_with_the_reason():
+    objective = _objective([], lr=1e30)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"edits": "baseline"})
+    study.optimize(objective, n_trials=1, catch=(TrialFailedError,))
+    assert "training loss became nan" in study.trials[0].user_attrs["fail_reason"]
+
+
+def test_pruning_reports_each_epoch():
+    recipe = parse_recipe({**TINY, "training": {**TINY["training"], "epochs": 2}})
+    objective = SearchObjective(recipe, SearchSpace({}, ("baseline",), 16), prune=True)
+
+    class AlwaysPrune(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return True
+
+    study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED and list(trial.intermediate_values) == [1]
+
+
+def test_apply_handles_resize_input_with_the_old_return_type():
+    model, size = _apply(
+        tail_cnn(), [{"op": "resize_input", "module": "input", "value": [32, 32]}], (3, 16, 16)
+    )
+    assert isinstance(model, torch.nn.Module) and size == (3, 32, 32)
+
+
+def test_multi_objective_returns_accuracy_and_flops():
+    recipe = parse_recipe(TINY)
+    objective = SearchObjective(recipe, SearchSpace({}, ("baseline",), 16), multi=True)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.optimize(objective, n_trials=1)
+    accuracy, flops = study.trials[0].values
+    assert flops == total_flops(tail_cnn(), (3, 16, 16)) and 0 <= accuracy <= 1
+    assert objective.prune is False
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_recipe_rejects_bad_epochs(bad):
+    from delve_advisor.exceptions import RecipeError
+
+    with pytest.raises(RecipeError, match=r"training\.epochs"):
+        parse_recipe({**TINY, "training": {"epochs": bad}})
+
+
+def test_a_flops_budget_is_an_optuna_constraint_and_never_best():
+    from delve_advisor.search.outputs import best_trial
+
+    base = total_flops(tail_cnn(), (3, 16, 16))
+    recipe = parse_recipe({**TINY, "objective": {"max_flops": base + 1}})
+    edits = [{"op": "set_stride", "module": "0", "value": [1, 1]}]  # ~4x the FLOPs
+    space = SearchSpace({1: _Fake("drop_downsampling", edits)}, ("baseline", "1"), 16)
+    objective = SearchObjective(recipe, space, prune=False)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"edits": "1"})
+    study.enqueue_trial({"edits": "baseline"})
+    study.optimize(objective, n_trials=2)
+    over, within = study.trials
+    assert over.constraints == {"flops": over.user_attrs["flops"] - (base + 1)}
+    assert over.constraints["flops"] > 0 and within.constraints == {"flops": -1.0}
+    assert best_trial(study).number == within.number
