@@ -5,16 +5,11 @@ The public API lives here; see ``docs/`` for the guides.
 
 from __future__ import annotations
 
-from delve_advisor import exceptions
-from delve_advisor.advisor import (
-    TailThresholds,
-    advise,
-    count_parameters,
-    layer_costs,
-    total_flops,
-)
-from delve_advisor.advisor.report import Prediction, Report, Suggestion
-from delve_advisor.advisor.writers import register_report_writer
+import delve_advisor.exceptions as exceptions
+from delve_advisor._deprecation import deprecated_attributes, deprecated_function
+from delve_advisor._version import __version__
+from delve_advisor.advisor import TailThresholds, advise
+from delve_advisor.cost import count_parameters, layer_costs, total_flops
 from delve_advisor.data import Data, load_data
 from delve_advisor.edits import apply_edits, list_module_paths, load_edits, save_edits
 from delve_advisor.exceptions import DelveAdvisorError
@@ -32,6 +27,15 @@ from delve_advisor.graph import (
     register_rf_rule,
 )
 from delve_advisor.models import check_compatibility, list_model_specs, load_model
+from delve_advisor.report import (
+    LayerEvidence,
+    Prediction,
+    Report,
+    Suggestion,
+    list_report_formats,
+    register_report_format,
+    unregister_report_format,
+)
 from delve_advisor.saturation import (
     AbstractWriter,
     SaturationTracker,
@@ -40,13 +44,12 @@ from delve_advisor.saturation import (
     register_writer,
 )
 
-__version__ = "0.1.0"
-
 __all__ = [
     "AbstractWriter",
     "Data",
     "DelveAdvisorError",
     "GlobalOp",
+    "LayerEvidence",
     "LayerReceptiveField",
     "MergeOp",
     "PointwiseOp",
@@ -69,15 +72,32 @@ __all__ = [
     "layer_costs",
     "list_model_specs",
     "list_module_paths",
+    "list_report_formats",
     "load_data",
     "load_edits",
     "load_model",
     "receptive_field",
     "recompute_saturation",
     "register_layer_handler",
-    "register_report_writer",
+    "register_report_format",
     "register_rf_rule",
     "register_writer",
     "save_edits",
     "total_flops",
+    "unregister_report_format",
 ]
+
+# Renamed (issue 7): the old names keep working and warn.
+__getattr__ = deprecated_attributes(
+    __name__,
+    {
+        "register_report_writer": (
+            deprecated_function(
+                register_report_format,
+                "register_report_writer",
+                "delve_advisor.register_report_format",
+            ),
+            "delve_advisor.register_report_format",
+        ),
+    },
+)

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 import networkx as nx
 from torch import nn
 
-from delve_advisor.advisor.report import Prediction, Suggestion
 from delve_advisor.cost import count_parameters, total_flops
 from delve_advisor.edits import apply_edits, get_module
 from delve_advisor.exceptions import DelveAdvisorError, EditError
 from delve_advisor.graph import ReceptiveFieldAnalysis, receptive_field
+from delve_advisor.report.prediction import Prediction
+from delve_advisor.report.suggestion import Suggestion
 
 __all__ = ["predict", "rf_evidence", "suggest", "weighted_layers"]
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from torch import nn
 
-__all__ = ["matched_cnn"]
+from delve_advisor.report.report import Report
+
+__all__ = ["matched_cnn", "tiny_report"]
 
 
 def matched_cnn(in_channels: int = 1, width: int = 16, num_classes: int = 10) -> nn.Module:
@@ -31,4 +34,36 @@ def matched_cnn(in_channels: int = 1, width: int = 16, num_classes: int = 10) ->
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
         nn.Linear(2 * width, num_classes),
+    )
+
+
+def tiny_report() -> Report:
+    """A one-layer graph-only report at 28 px with no tail: the smallest valid report.
+
+    Returns:
+        The report.
+
+    Example:
+        >>> tiny_report().status
+        'graph_only'
+    """
+    layers = pd.DataFrame(
+        {
+            "name": ["conv1"],
+            "type": ["Conv2d"],
+            "params": [432],
+            "flops": [338688],
+            "output_shape": [[16, 28, 28]],
+            "r_min": [3.0],
+            "r_max": [3.0],
+            "unproductive": [False],
+            "in_tail": [False],
+            "evidence": ["neither"],
+        }
+    )
+    return Report(
+        layers=layers,
+        tail=[],
+        suggestions=[],
+        meta={"status": "graph_only", "input_size": [1, 28, 28]},
     )

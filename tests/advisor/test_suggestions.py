@@ -13,11 +13,11 @@ from delve_advisor.edits import apply_edits
 from delve_advisor.testing import matched_cnn
 
 
-def _suggest(model, size):
+def _suggest(model, size, **options):
     analysis = receptive_field(model, input_size=size)
     body, head = weighted_layers(analysis, model)
     tail = find_tail(body, rf_evidence(analysis, body, size[1:]))
-    return analysis, body, head, tail, suggest(model, analysis, tail.tail, size)
+    return analysis, body, head, tail, suggest(model, analysis, tail.tail, size, **options)
 
 
 def test_resnet18_at_28_px_first_suggests_dropping_the_stem_stride():
@@ -27,8 +27,10 @@ def test_resnet18_at_28_px_first_suggests_dropping_the_stem_stride():
     assert head == ["fc"] and body[0] == "conv1"
     assert tail.tail[-2:] == ["layer4.1.conv1", "layer4.1.conv2"]
     first = suggestions[0]
-    assert first.kind == "drop_downsampling" and first.targets == ["conv1"]
-    assert first.edits == [{"op": "set_stride", "module": "conv1", "value": [1, 1]}]
+    assert first.kind == "drop_downsampling" and first.targets == ("conv1",)
+    assert [e.to_dict() for e in first.edits] == [
+        {"op": "set_stride", "module": "conv1", "value": [1, 1]}
+    ]
     assert first.before.unproductive == 7 and first.after.unproductive == 3
     edited = apply_edits(model, first.edits, size)
     assert first.after.flops == total_flops(edited, size)
@@ -48,8 +50,9 @@ def test_prune_keeps_the_model_running_and_saves_what_it_says():
     edited = apply_edits(model, prune.edits, size)
     assert prune.after.params == sum(p.numel() for p in edited.parameters())
     assert prune.after.params < prune.before.params
-    assert {"op": "replace_with_identity", "module": "layer4"} in prune.edits
-    assert {"op": "replace_linear_input", "module": "fc", "value": 256} in prune.edits
+    edits = [e.to_dict() for e in prune.edits]
+    assert {"op": "replace_with_identity", "module": "layer4"} in edits
+    assert {"op": "replace_linear_input", "module": "fc", "value": 256} in edits
     assert any("re-attached with 256 inputs" in n for n in notes)
 
 
@@ -58,15 +61,19 @@ def test_resize_goes_to_the_low_end_of_the_feasible_range():
     analysis, *_, (suggestions, _) = _suggest(model, (3, 28, 28))
     resize = next(s for s in suggestions if s.kind == "resize_input")
     low = analysis.input_range()[0][0]
-    assert resize.edits == [{"op": "resize_input", "module": "input", "value": [low, low]}]
+    assert [e.to_dict() for e in resize.edits] == [
+        {"op": "resize_input", "module": "input", "value": [low, low]}
+    ]
     assert resize.after.unproductive == 0
 
 
 def test_residual_stride_changes_with_its_shortcut():
     model = torchvision.models.resnet18(num_classes=10)
     size = (3, 64, 64)
-    _analysis, _body, _head, _tail, (suggestions, _) = _suggest(model, size)
+    # conv1 and maxpool come first; allow enough candidates to reach layer2's strided block.
+    _analysis, _body, _head, _tail, (suggestions, _) = _suggest(model, size, max_downsampling=4)
     coupled = [s for s in suggestions if "layer2.0.conv1" in s.targets]
+    assert coupled, [s.targets for s in suggestions]  # the loop below must check something
     for s in coupled:
         assert "layer2.0.downsample.0" in s.targets
         apply_edits(model, s.edits, size)
@@ -86,8 +93,10 @@ def test_vgg16_at_32_px_suggests_dropping_an_early_pool():
     assert head == ["classifier.0", "classifier.3", "classifier.6"]
     assert "features.28" in tail.tail
     first = suggestions[0]
-    assert first.kind == "drop_downsampling" and first.targets == ["features.4"]
-    assert first.edits == [{"op": "replace_with_identity", "module": "features.4"}]
+    assert first.kind == "drop_downsampling" and first.targets == ("features.4",)
+    assert [e.to_dict() for e in first.edits] == [
+        {"op": "replace_with_identity", "module": "features.4"}
+    ]
     assert first.after.unproductive < first.before.unproductive
 
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from delve_advisor.advisor.report import Prediction, Report, Suggestion
+from delve_advisor.report import Prediction, Report, Suggestion
 
 NAN = math.nan
 INF = math.inf
