@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
+from delve_advisor._hooks import Hooks
 from delve_advisor._modules import eval_mode
 from delve_advisor.edits import get_module
 
@@ -31,17 +32,16 @@ def _collect(
     model: nn.Module, layers: Sequence[str], loader: Iterable, device: torch.device, limit: int
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     features: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
-    handles = []
-    for name in layers:
-
-        def hook(module, inputs, output, name=name):
-            out = output[0] if isinstance(output, tuple) else output
-            features[name].append(_pooled(module, out.detach()).float().cpu())
-
-        handles.append(get_module(model, name).register_forward_hook(hook))
     labels: list[torch.Tensor] = []
     seen = 0
-    try:
+    with Hooks() as hooks:
+        for name in layers:
+
+            def hook(module, inputs, output, name=name):
+                out = output[0] if isinstance(output, tuple) else output
+                features[name].append(_pooled(module, out.detach()).float().cpu())
+
+            hooks.forward(get_module(model, name), hook)
         with eval_mode(model), torch.no_grad():
             for x, y in loader:
                 if seen >= limit:
@@ -50,9 +50,6 @@ def _collect(
                 model(x[:take].to(device))
                 labels.append(y[:take].cpu())
                 seen += take
-    finally:
-        for handle in handles:
-            handle.remove()
     return {n: torch.cat(f) for n, f in features.items()}, torch.cat(labels)
 
 

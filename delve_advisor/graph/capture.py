@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from delve_advisor._failures import is_input_size_error, name_failing_module, names_module
 from delve_advisor._modules import device_and_dtype, eval_mode
 from delve_advisor.exceptions import GraphCaptureError, InputSizeError
 from delve_advisor.graph.rules import TensorInfo, get_rf_rule
@@ -174,8 +175,12 @@ def _fx_capture(
         try:
             value = _run_node(node, env, example, model, modules)
         except Exception as exc:
+            where = name_of(node)
+            if not is_input_size_error(exc):
+                name_failing_module(exc, where, "graph capture")
+                raise
             pending = _pending_node(node, names, summaries, constant, modules)
-            raise _size_error(name_of(node), pending, example.shape, exc) from exc
+            raise _size_error(where, pending, example.shape, exc) from exc
         env[node] = value
         summary = _summary(value)
         summaries[node] = summary
@@ -353,6 +358,8 @@ def capture_graph(
             except GraphCaptureError:
                 raise
             except Exception as exc:
+                if names_module(exc) is not None:  # the model itself failed, not the tracer
+                    raise
                 if method == FX:
                     raise GraphCaptureError(f"torch.fx cannot trace the model: {exc}") from exc
                 errors.append(f"torch.fx: {type(exc).__name__}: {exc}")

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from delve_advisor._hooks import Hooks
 from delve_advisor.exceptions import (
     InvalidArgumentError,
     NonFiniteActivationWarning,
@@ -228,12 +229,12 @@ class SaturationTracker:
         self._records: list[dict[str, Any]] = []
         self.last_result: EpochResult | None = None
         self._recording = True
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._hooks = Hooks()  # kept across calls until close()
         self.writer = create_writer([] if nosave else save_to, self.savefile, writer_args)
         if self.initial_epoch > 0 and not nosave:
             self.writer.resume(self.initial_epoch)
         for name, module in candidates.items():
-            self._handles.append(module.register_forward_hook(self._make_hook(name)))
+            self._hooks.forward(module, self._make_hook(name))
 
     # ------------------------------------------------------------------ recording
     @property
@@ -466,9 +467,7 @@ class SaturationTracker:
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
         """Removes every hook from the model and closes the writers. Safe to call twice."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        self._hooks.remove()
         if not self.nosave:
             self.writer.close()
 
