@@ -37,15 +37,16 @@ from delve_advisor.report import (
     unregister_report_format,
 )
 from delve_advisor.saturation import (
-    AbstractWriter,
     SaturationTracker,
+    TrackerOutput,
+    list_tracker_outputs,
     recompute_saturation,
     register_layer_handler,
-    register_writer,
+    register_tracker_output,
 )
+from delve_advisor.saturation.writers import DEPRECATED_NAMES as _SATURATION_DEPRECATED
 
 __all__ = [
-    "AbstractWriter",
     "Data",
     "DelveAdvisorError",
     "GlobalOp",
@@ -60,6 +61,7 @@ __all__ = [
     "SaturationTracker",
     "Suggestion",
     "TailThresholds",
+    "TrackerOutput",
     "TransposedOp",
     "UpsampleOp",
     "WindowOp",
@@ -73,6 +75,7 @@ __all__ = [
     "list_model_specs",
     "list_module_paths",
     "list_report_formats",
+    "list_tracker_outputs",
     "load_data",
     "load_edits",
     "load_model",
@@ -81,7 +84,7 @@ __all__ = [
     "register_layer_handler",
     "register_report_format",
     "register_rf_rule",
-    "register_writer",
+    "register_tracker_output",
     "save_edits",
     "total_flops",
     "unregister_report_format",
@@ -91,6 +94,8 @@ __all__ = [
 __getattr__ = deprecated_attributes(
     __name__,
     {
+        "AbstractWriter": _SATURATION_DEPRECATED["AbstractWriter"],
+        "register_writer": _SATURATION_DEPRECATED["register_writer"],
         "register_report_writer": (
             deprecated_function(
                 register_report_format,

@@ -29,7 +29,10 @@ def describe_key(key: Hashable) -> str:
         return f"{key.__module__}.{key.__qualname__}"
     name = getattr(key, "__qualname__", None) or getattr(key, "__name__", None)
     if name is not None:
-        return f"{getattr(key, '__module__', '?')}.{name}"
+        module = getattr(key, "__module__", None)
+        if module is None:  # a method descriptor such as torch.Tensor.add
+            module = getattr(getattr(key, "__objclass__", None), "__module__", None) or "?"
+        return f"{module}.{name}"
     return repr(key)
 
 

@@ -341,15 +341,6 @@ def test_named_tuple_output_uses_its_logits():
     check_compatibility(tuple_model, 1, 10, 16)
 
 
-def test_docstring_examples():
-    import doctest
-
-    import delve_advisor.models
-
-    result = doctest.testmod(delve_advisor.models, optionflags=doctest.ELLIPSIS)
-    assert result.attempted >= 3 and result.failed == 0
-
-
 class _FailsBeforeTheStem(nn.Module):
     """A preprocessing layer with a bug runs before the first conv."""
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from delve_advisor._registry import TypeRegistry
+from delve_advisor._registry import TypeRegistry, register_or_decorate
 from delve_advisor.exceptions import InvalidArgumentError
 
 __all__ = [
@@ -32,7 +32,9 @@ __all__ = [
     "UpsampleOp",
     "WindowOp",
     "get_rf_rule",
+    "list_rf_rules",
     "register_rf_rule",
+    "unregister_rf_rule",
 ]
 
 _IntOrTuple = Union[int, Sequence[int]]  # noqa: UP007
@@ -188,10 +190,21 @@ class RuleContext:
 
 Rule = Union[RFOp, Callable[[RuleContext], RFOp]]  # noqa: UP007
 
-_RULES: TypeRegistry[Rule] = TypeRegistry("receptive-field rule")
+_RULES: TypeRegistry[Rule] = TypeRegistry("receptive-field rule", list_hint="list_rf_rules()")
 
 
-def register_rf_rule(type_or_function: Any, rule: Rule, override: bool = False) -> None:
+def _check_rule(rule: Any) -> Rule:
+    if not isinstance(rule, _OP_TYPES) and not callable(rule):
+        raise InvalidArgumentError(
+            f"rule must be an op (WindowOp, TransposedOp, UpsampleOp, GlobalOp, PointwiseOp, "
+            f"MergeOp) or a callable returning one; got {type(rule).__name__}"
+        )
+    return rule
+
+
+def register_rf_rule(
+    type_or_function: Any, rule: Rule | None = None, *, override: bool = False
+) -> Any:
     """Registers what a module type or a function does to the receptive field.
 
     Args:
@@ -199,8 +212,12 @@ def register_rf_rule(type_or_function: Any, rule: Rule, override: bool = False) 
             called in ``forward`` (``torch.roll``, ``F.pixel_shuffle``; tensor methods as
             ``torch.Tensor.<name>``). A registered module type is kept as one node in the graph.
         rule: An op description (``WindowOp(kernel=3, stride=2)``, ``GlobalOp()``, …) used for
-            every call, or a callable taking a :class:`RuleContext` and returning one.
+            every call, or a callable taking a :class:`RuleContext` and returning one; omit it
+            to get a decorator for such a callable.
         override: Replace an existing rule for the same key instead of raising.
+
+    Returns:
+        ``rule``, or a decorator that registers and returns the function it decorates.
 
     Raises:
         InvalidArgumentError: ``rule`` is neither an op description nor callable.
@@ -211,19 +228,46 @@ def register_rf_rule(type_or_function: Any, rule: Rule, override: bool = False) 
         >>> class Blur(torch.nn.Module):
         ...     def forward(self, x):
         ...         return x
-        >>> register_rf_rule(Blur, WindowOp(kernel=5))
-        >>> _RULES.unregister(Blur)
+        >>> _ = register_rf_rule(Blur, WindowOp(kernel=5))
+        >>> unregister_rf_rule(Blur)
+        >>> @register_rf_rule(Blur)
+        ... def blur_rule(ctx):
+        ...     return WindowOp(kernel=5)
+        >>> get_rf_rule(Blur) is blur_rule
+        True
+        >>> unregister_rf_rule(Blur)
     """
-    if not isinstance(rule, _OP_TYPES) and not callable(rule):
-        raise InvalidArgumentError(
-            f"rule must be an op (WindowOp, TransposedOp, UpsampleOp, GlobalOp, PointwiseOp, "
-            f"MergeOp) or a callable returning one; got {type(rule).__name__}"
-        )
-    _RULES.register(type_or_function, rule, override=override)
+    return register_or_decorate(
+        _RULES, type_or_function, rule, override=override, check=_check_rule
+    )
+
+
+def unregister_rf_rule(type_or_function: Any) -> None:
+    """Removes the rule registered for exactly ``type_or_function``.
+
+    Raises:
+        UnknownNameError: Nothing is registered for that key; the message lists the keys.
+    """
+    _RULES.unregister(type_or_function)
+
+
+def list_rf_rules() -> list[str]:
+    """The module types and functions that have a receptive-field rule, named and sorted.
+
+    Example:
+        >>> "torch.nn.modules.conv._ConvNd" in list_rf_rules()
+        True
+    """
+    return _RULES.names()
 
 
 def get_rf_rule(type_or_function: Any) -> Rule | None:
-    """Returns the rule registered for a module type (along its MRO) or a function, or None."""
+    """Returns the rule registered for a module type (along its MRO) or a function, or None.
+
+    Example:
+        >>> get_rf_rule(torch.nn.ReLU)
+        PointwiseOp(axes=None)
+    """
     return _RULES.lookup(type_or_function)
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from delve_advisor._registry import TypeRegistry
+from delve_advisor._registry import TypeRegistry, register_or_decorate
 from delve_advisor.exceptions import InvalidArgumentError, UnknownNameError, UnsupportedLayerError
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "get_layer_handler",
     "list_layer_handlers",
     "register_layer_handler",
+    "unregister_layer_handler",
 ]
 
 CONV_METHODS = ("channelwise", "mean", "max", "median", "flatten")
@@ -183,41 +184,89 @@ class RecurrentHandler(LayerHandler):
         return sequence[:, -1, :]
 
 
-_HANDLERS: TypeRegistry[LayerHandler] = TypeRegistry("layer handler")
+_HANDLERS: TypeRegistry[LayerHandler] = TypeRegistry(
+    "layer handler", list_hint="list_layer_handlers()"
+)
+
+
+def _check_handler(handler: Any) -> LayerHandler:
+    if isinstance(handler, type) and issubclass(handler, LayerHandler):
+        handler = handler()  # used as a class decorator: register an instance
+    if not isinstance(handler, LayerHandler):
+        raise UnsupportedLayerError(
+            f"handler must be a LayerHandler instance, got {type(handler).__name__}"
+        )
+    return handler
 
 
 def register_layer_handler(
-    module_type: type[nn.Module], handler: LayerHandler, *, override: bool = False
-) -> None:
+    module_type: type[nn.Module], handler: LayerHandler | None = None, *, override: bool = False
+) -> Any:
     """Registers how outputs of ``module_type`` (and its subclasses) become rows x features.
+
+    Used directly (``register_layer_handler(MyLayer, MyHandler())``) or as a class decorator on
+    the handler class (``@register_layer_handler(MyLayer)``, which registers an instance).
 
     Args:
         module_type: A subclass of ``torch.nn.Module``.
-        handler: An instance of a :class:`LayerHandler` subclass.
+        handler: An instance of a :class:`LayerHandler` subclass; omit it to get a decorator.
         override: Replace an existing registration for exactly this type.
+
+    Returns:
+        ``handler``, or a decorator that registers and returns what it decorates.
 
     Raises:
         DuplicateRegistrationError: ``module_type`` has a handler and ``override`` is False.
         UnsupportedLayerError: ``module_type`` is not a module type or ``handler`` not a handler.
+
+    Example:
+        >>> class Gate(nn.Linear):
+        ...     pass
+        >>> get_layer_handler(Gate(2, 2)).__class__.__name__  # inherited from nn.Linear
+        'LinearHandler'
+        >>> @register_layer_handler(Gate)
+        ... class GateHandler(LinearHandler):
+        ...     pass
+        >>> get_layer_handler(Gate(2, 2)).__class__.__name__
+        'GateHandler'
+        >>> unregister_layer_handler(Gate)
     """
     if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
         raise UnsupportedLayerError(
             f"module_type must be a torch.nn.Module subclass, got {module_type!r}"
         )
-    if not isinstance(handler, LayerHandler):
-        raise UnsupportedLayerError(
-            f"handler must be a LayerHandler instance, got {type(handler).__name__}"
-        )
-    _HANDLERS.register(module_type, handler, override=override)
+    return register_or_decorate(
+        _HANDLERS, module_type, handler, override=override, check=_check_handler
+    )
+
+
+def unregister_layer_handler(module_type: type[nn.Module]) -> None:
+    """Removes the handler registered for exactly ``module_type``.
+
+    Raises:
+        UnknownNameError: ``module_type`` has no handler of its own; the message lists the
+            registered types.
+    """
+    _HANDLERS.unregister(module_type)
 
 
 def get_layer_handler(module: nn.Module) -> LayerHandler | None:
-    """Returns the handler for ``module``'s type (nearest along the MRO), or ``None``."""
+    """Returns the handler for ``module``'s type (nearest along the MRO), or ``None``.
+
+    Example:
+        >>> type(get_layer_handler(nn.Conv2d(1, 1, 3))).__name__
+        'ConvHandler'
+    """
     return _HANDLERS.lookup(type(module))
 
 
 def list_layer_handlers() -> list[str]:
-    """Names of the module types that have a handler."""
+    """Names of the module types that have a handler.
+
+    Example:
+        >>> "torch.nn.modules.linear.Linear" in list_layer_handlers()
+        True
+    """
     return _HANDLERS.names()
 
 

@@ -30,7 +30,7 @@ from delve_advisor.saturation.handlers import (
 )
 from delve_advisor.saturation.result import MODES, EpochResult, LayerSaturation, column_name
 from delve_advisor.saturation.spectrum import compute_spectrum
-from delve_advisor.saturation.writers import AbstractWriter, create_writer
+from delve_advisor.saturation.writers import TrackerOutput, create_tracker_output
 
 __all__ = ["SaturationTracker"]
 
@@ -99,7 +99,7 @@ class SaturationTracker:
     Args:
         savefile: Output folder for the writers (created when a writer writes).
         save_to: Writer name(s) (``"csv"``, ``"npy"``, ``"plot"``, ``"tensorboard"``, ``"print"``,
-            delve's ``"csvplot"``), :class:`AbstractWriter` instances, or a list of these.
+            delve's ``"csvplot"``), :class:`TrackerOutput` instances, or a list of these.
         modules: The model (or a list / dict of modules) whose supported layers are tracked.
         layer_filter: Receives the dict qualified name -> module and returns the ones to track.
         writer_args: Extra keyword arguments for writers created from names.
@@ -143,7 +143,7 @@ class SaturationTracker:
     def __init__(
         self,
         savefile: str | Path = "runs/saturation",
-        save_to: str | AbstractWriter | list[str | AbstractWriter] | None = "csv",
+        save_to: str | TrackerOutput | list[str | TrackerOutput] | None = "csv",
         modules: nn.Module | list[nn.Module] | dict[str, nn.Module] | None = None,
         layer_filter: Callable[[dict[str, nn.Module]], dict[str, nn.Module]] | None = None,
         writer_args: dict[str, Any] | None = None,
@@ -230,7 +230,7 @@ class SaturationTracker:
         self.last_result: EpochResult | None = None
         self._recording = True
         self._hooks = Hooks()  # kept across calls until close()
-        self.writer = create_writer([] if nosave else save_to, self.savefile, writer_args)
+        self.writer = create_tracker_output([] if nosave else save_to, self.savefile, writer_args)
         if self.initial_epoch > 0 and not nosave:
             self.writer.resume(self.initial_epoch)
         for name, module in candidates.items():

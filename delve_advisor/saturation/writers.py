@@ -1,8 +1,11 @@
-"""Writers: where a tracker's per-epoch statistics go (CSV, npy, plots, TensorBoard, a stream).
+"""Tracker outputs: where a tracker's per-epoch statistics go (CSV, npy, plots, TensorBoard, a
+stream).
 
-Writers are registered by name (``"csv"``) so that trackers can be configured with strings, and
-users add their own by subclassing :class:`AbstractWriter` and, optionally, calling
-:func:`register_writer`.
+Outputs are registered by name (``"csv"``), the names a tracker's ``save_to`` takes (delve's
+names, ``"csvplot"`` included), and users add their own by subclassing :class:`TrackerOutput`
+and, optionally, calling :func:`register_tracker_output`. The classes were called writers
+before; ``AbstractWriter``, ``CSVWriter``, …, ``register_writer`` and ``list_writers`` remain as
+deprecated aliases.
 """
 
 from __future__ import annotations
@@ -18,30 +21,32 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from delve_advisor._registry import TypeRegistry
+from delve_advisor._deprecation import deprecated_attributes, deprecated_function
+from delve_advisor._registry import TypeRegistry, register_or_decorate
 from delve_advisor.exceptions import DelveAdvisorError, InvalidArgumentError, UnknownNameError
 from delve_advisor.saturation.result import MODES, EpochResult
 from delve_advisor.saturation.spectrum import compute_spectrum
 
 __all__ = [
-    "AbstractWriter",
-    "CSVWriter",
-    "CompositeWriter",
-    "NPYWriter",
-    "PlotWriter",
-    "PrintWriter",
-    "TensorBoardWriter",
-    "create_writer",
-    "list_writers",
+    "CSVOutput",
+    "CompositeOutput",
+    "NPYOutput",
+    "PlotOutput",
+    "PrintOutput",
+    "TensorBoardOutput",
+    "TrackerOutput",
+    "create_tracker_output",
+    "list_tracker_outputs",
     "load_npy_covariances",
     "recompute_saturation",
-    "register_writer",
+    "register_tracker_output",
+    "unregister_tracker_output",
 ]
 
 logger = logging.getLogger(__name__)
 
 
-class AbstractWriter(ABC):
+class TrackerOutput(ABC):
     """Receives a tracker's results once per epoch and user scalars at any time.
 
     Args:
@@ -72,10 +77,10 @@ class AbstractWriter(ABC):
         self.save()
 
 
-class CompositeWriter(AbstractWriter):
+class CompositeOutput(TrackerOutput):
     """Forwards every call to several writers."""
 
-    def __init__(self, writers: list[AbstractWriter]) -> None:
+    def __init__(self, writers: list[TrackerOutput]) -> None:
         super().__init__()
         self.writers = list(writers)
         self.wants_covariance = any(w.wants_covariance for w in self.writers)
@@ -101,7 +106,7 @@ class CompositeWriter(AbstractWriter):
             w.close()
 
 
-class CSVWriter(AbstractWriter):
+class CSVOutput(TrackerOutput):
     """One wide CSV file, ``<savepath>/saturation.csv``: a row per epoch, a column per value.
 
     Columns are delve's (``train-saturation_layer1.0.conv1``), separated by ``;`` as delve does,
@@ -149,7 +154,7 @@ class CSVWriter(AbstractWriter):
 _EPOCH_FILE = re.compile(r"_epoch(\d+)\.npy$")
 
 
-class NPYWriter(AbstractWriter):
+class NPYOutput(TrackerOutput):
     """A folder per value under ``<savepath>/npy/`` holding ``<key>_epoch<E>.npy`` files.
 
     This writer keeps the full covariance matrices (``train-covariance-matrix_<layer>``),
@@ -192,7 +197,7 @@ class NPYWriter(AbstractWriter):
 
 
 def load_npy_covariances(savepath: str | Path) -> dict[tuple[str, str, int], np.ndarray]:
-    """Loads every covariance an :class:`NPYWriter` saved under ``savepath``.
+    """Loads every covariance an :class:`NPYOutput` saved under ``savepath``.
 
     Returns:
         ``(mode, layer, epoch)`` -> covariance matrix.
@@ -213,7 +218,7 @@ def recompute_saturation(
     """Recomputes idim and saturation from a saved covariance at a new threshold.
 
     Args:
-        covariance: A covariance matrix, or the path of a ``.npy`` file an NPYWriter saved.
+        covariance: A covariance matrix, or the path of a ``.npy`` file an NPYOutput saved.
         threshold: The share of variance to explain, in (0, 1].
 
     Returns:
@@ -231,7 +236,7 @@ def recompute_saturation(
     return {"idim": spectrum.idim(threshold), "lsat": spectrum.lsat(threshold)}
 
 
-class PlotWriter(AbstractWriter):
+class PlotOutput(TrackerOutput):
     """A PNG per epoch, ``<savepath>/plots/saturation_epoch<E>.png``: saturation per layer.
 
     Layers are in forward order; train and eval side by side; dead layers and layers with no data
@@ -287,7 +292,7 @@ class PlotWriter(AbstractWriter):
         fig.savefig(self.path_for(result.epoch), dpi=self.dpi)
 
 
-class TensorBoardWriter(AbstractWriter):
+class TensorBoardOutput(TrackerOutput):
     """Scalars to TensorBoard under ``<savepath>/tensorboard``, with ``global_step`` = epoch.
 
     Needs the ``tensorboard`` package (``pip install 'delve-advisor[tensorboard]'``).
@@ -334,7 +339,7 @@ class TensorBoardWriter(AbstractWriter):
             self._writer = None
 
 
-class PrintWriter(AbstractWriter):
+class PrintOutput(TrackerOutput):
     """Writes each epoch's values as text lines to a stream (standard output by default)."""
 
     def __init__(
@@ -360,31 +365,78 @@ class PrintWriter(AbstractWriter):
         self._emit(f"epoch {epoch} {name}={value:.6g}")
 
 
-_WRITERS: TypeRegistry[type[AbstractWriter] | tuple[str, ...]] = TypeRegistry("writer")
+_OUTPUTS: TypeRegistry[type[TrackerOutput] | tuple[str, ...]] = TypeRegistry(
+    "tracker output", list_hint="list_tracker_outputs()"
+)
 
 
-def register_writer(name: str, writer: type[AbstractWriter], *, override: bool = False) -> None:
-    """Makes ``writer`` available to trackers as ``save_to=name``.
+def _check_output(output: Any) -> type[TrackerOutput]:
+    if not (isinstance(output, type) and issubclass(output, TrackerOutput)):
+        raise InvalidArgumentError(
+            f"a tracker output must be a TrackerOutput subclass, got {output!r}"
+        )
+    return output
+
+
+def register_tracker_output(
+    name: str, output: type[TrackerOutput] | None = None, *, override: bool = False
+) -> Any:
+    """Makes ``output`` available to trackers as ``save_to=name``.
+
+    Used directly or as a class decorator (``@register_tracker_output("jsonl")``).
+
+    Args:
+        name: The name ``save_to`` accepts.
+        output: A :class:`TrackerOutput` subclass; omit it to get a decorator.
+        override: Replace an existing output of that name instead of raising.
+
+    Returns:
+        ``output``, or a decorator that registers and returns the class.
 
     Raises:
         DuplicateRegistrationError: ``name`` is taken and ``override`` is False.
-        InvalidArgumentError: ``writer`` is not an :class:`AbstractWriter` subclass.
+        InvalidArgumentError: ``output`` is not a :class:`TrackerOutput` subclass.
+
+    Example:
+        >>> @register_tracker_output("silent")
+        ... class SilentOutput(TrackerOutput):
+        ...     def write(self, result):
+        ...         pass
+        >>> "silent" in list_tracker_outputs()
+        True
+        >>> unregister_tracker_output("silent")
     """
-    if not (isinstance(writer, type) and issubclass(writer, AbstractWriter)):
-        raise InvalidArgumentError(f"writer must be an AbstractWriter subclass, got {writer!r}")
-    _WRITERS.register(name, writer, override=override)
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError(
+            f"a tracker output name must be a non-empty string, got {name!r}"
+        )
+    return register_or_decorate(_OUTPUTS, name, output, override=override, check=_check_output)
 
 
-def list_writers() -> list[str]:
-    """The names accepted by ``save_to``."""
-    return sorted(str(k) for k in _WRITERS)
+def unregister_tracker_output(name: str) -> None:
+    """Removes the output registered under ``name``.
+
+    Raises:
+        UnknownNameError: No output has that name; the message lists the registered ones.
+    """
+    _OUTPUTS.unregister(name)
 
 
-def create_writer(
-    save_to: str | AbstractWriter | list[str | AbstractWriter] | None,
+def list_tracker_outputs() -> list[str]:
+    """The names accepted by ``save_to``, sorted.
+
+    Example:
+        >>> list_tracker_outputs()[:3]
+        ['csv', 'csvplot', 'csvplotting']
+    """
+    return sorted(str(k) for k in _OUTPUTS)
+
+
+def create_tracker_output(
+    save_to: str | TrackerOutput | list[str | TrackerOutput] | None,
     savepath: str | Path,
     writer_args: dict[str, Any] | None = None,
-) -> AbstractWriter:
+) -> TrackerOutput:
     """Builds the writer(s) a tracker's ``save_to`` names.
 
     Args:
@@ -396,29 +448,54 @@ def create_writer(
         UnknownNameError: A name is not registered; the message lists the valid names.
     """
     if save_to is None:
-        return CompositeWriter([])
-    if isinstance(save_to, AbstractWriter):
+        return CompositeOutput([])
+    if isinstance(save_to, TrackerOutput):
         return save_to
     if isinstance(save_to, (list, tuple)):
-        return CompositeWriter([create_writer(s, savepath, writer_args) for s in save_to])
-    entry = _WRITERS.lookup(save_to) if isinstance(save_to, str) else None
+        return CompositeOutput([create_tracker_output(s, savepath, writer_args) for s in save_to])
+    entry = _OUTPUTS.lookup(save_to) if isinstance(save_to, str) else None
     if entry is None:
         raise UnknownNameError(
-            f"unknown writer {save_to!r} in save_to; valid: {', '.join(list_writers())}, "
-            "or an AbstractWriter instance, or a list of these"
+            f"unknown tracker output {save_to!r} in save_to; valid: "
+            f"{', '.join(list_tracker_outputs())}, or a TrackerOutput instance, or a list of these"
         )
     if isinstance(entry, tuple):  # alias for several writers, as delve's "csvplot"
-        return create_writer(list(entry), savepath, writer_args)
+        return create_tracker_output(list(entry), savepath, writer_args)
     return entry(savepath, **(writer_args or {}))
 
 
 for _name, _writer in (
-    ("csv", CSVWriter),
-    ("npy", NPYWriter),
-    ("plot", PlotWriter),
-    ("tensorboard", TensorBoardWriter),
-    ("print", PrintWriter),
+    ("csv", CSVOutput),
+    ("npy", NPYOutput),
+    ("plot", PlotOutput),
+    ("tensorboard", TensorBoardOutput),
+    ("print", PrintOutput),
 ):
-    register_writer(_name, _writer)
+    register_tracker_output(_name, _writer)
 for _alias in ("csvplot", "csvplotting", "plotcsv"):  # delve 0.1.50's names for CSV + plots
-    _WRITERS.register(_alias, ("csv", "plot"))
+    _OUTPUTS.register(_alias, ("csv", "plot"))
+
+# The former names (before issue 7 these were "writers"): deprecated aliases that warn. The
+# classes are the same objects, so subclasses of AbstractWriter keep working.
+_FORMER = {
+    "AbstractWriter": TrackerOutput,
+    "CSVWriter": CSVOutput,
+    "NPYWriter": NPYOutput,
+    "PlotWriter": PlotOutput,
+    "TensorBoardWriter": TensorBoardOutput,
+    "PrintWriter": PrintOutput,
+    "CompositeWriter": CompositeOutput,
+    "register_writer": register_tracker_output,
+    "list_writers": list_tracker_outputs,
+    "create_writer": create_tracker_output,
+}
+DEPRECATED_NAMES = {
+    old: (
+        deprecated_function(new, old, f"delve_advisor.saturation.{new.__name__}")
+        if not isinstance(new, type)
+        else new,
+        f"delve_advisor.saturation.{new.__name__}",
+    )
+    for old, new in _FORMER.items()
+}
+__getattr__ = deprecated_attributes(__name__, DEPRECATED_NAMES)

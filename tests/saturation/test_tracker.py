@@ -218,7 +218,7 @@ def test_unknown_stat_and_method_list_valid_names():
         _tracker(_net(), stats=["saturation"])
     with pytest.raises(ValueError, match="valid: channelwise, mean, max, median, flatten"):
         _tracker(_net(), conv_method="pooled")
-    with pytest.raises(ValueError, match="unknown writer 'xls'"):
+    with pytest.raises(ValueError, match="unknown tracker output 'xls'"):
         _tracker(_net(), save_to="xls")
 
 
