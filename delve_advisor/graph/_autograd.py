@@ -18,7 +18,7 @@ from delve_advisor._failures import is_input_size_error, name_failing_module
 from delve_advisor._hooks import Hooks
 from delve_advisor.exceptions import GraphCaptureError, InputSizeError
 from delve_advisor.graph import rules as R
-from delve_advisor.graph.capture import CapturedNode
+from delve_advisor.graph.captured import CapturedNode
 from delve_advisor.graph.rules import RuleContext, get_rf_rule
 
 _INPUT = "input"
