@@ -302,9 +302,15 @@ def test_embed_projects_onto_top_two_eigenvectors():
     np.testing.assert_allclose(np.abs(embed), np.abs(expected), atol=1e-8)
 
 
-def test_device_defaults_to_the_activations_device_and_dtype_is_kept():
-    model = _net(torch.float32)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_device_defaults_to_the_activations_device_and_dtype_is_kept(dtype):
+    # the meta device, not the CPU default: the sums must follow the activations' device
+    with torch.device("meta"):
+        model = _net(dtype)
     with _tracker(model) as tracker:
-        model(torch.randn(4, 2, 5, 5))
+        model(torch.randn(4, 2, 5, 5, device="meta", dtype=dtype))
         acc = tracker._states["3"].accumulators["train"]
-        assert acc.covariance().device == next(model.parameters()).device
+        assert acc._gram_batch.device.type == "meta"
+        assert acc._gram_batch.dtype == dtype  # the batch Gram matrix in the activation dtype
+        cov = acc.covariance()
+        assert cov.device.type == "meta" and cov.dtype == torch.float64  # sums in float64
