@@ -114,6 +114,14 @@ def probe_accuracy(
 
     Returns:
         Layer -> accuracy in [0, 1] (NaN when a layer produced no usable features).
+
+    Example:
+        >>> from delve_advisor.data import load_data
+        >>> from delve_advisor.testing import matched_cnn
+        >>> data = load_data("synthetic:n=64,size=28,val=32", batch_size=32)
+        >>> scores = probe_accuracy(matched_cnn(3), ["0"], data.train, data.val, 10, steps=5)
+        >>> list(scores), 0.0 <= scores["0"] <= 1.0
+        (['0'], True)
     """
     device = torch.device(device)
     train_f, train_y = _collect(model, layers, train_loader, device, train_samples)

@@ -296,6 +296,11 @@ def capture_graph(
     Raises:
         InputSizeError: The forward pass fails at a layer (the message names it).
         GraphCaptureError: No capture method can record the graph.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+        >>> [(n.name, n.output_shape) for n in capture_graph(net, (1, 8, 8)).nodes]
+        [('input_1', (1, 1, 8, 8)), ('0', (1, 2, 6, 6)), ('1', (1, 2, 6, 6))]
     """
     device, dtype = device_and_dtype(model)
     example = torch.rand((1, *input_size), device=device, dtype=dtype)

@@ -29,6 +29,14 @@ class CapturedNode:
         output_shape: Shape of the output (the first tensor of a tuple output), or None.
         rule: A rule fixed by the capture itself (autograd capture of functional ops); None means
             the registered rule for ``target``.
+
+    Example:
+        >>> import torch
+        >>> from delve_advisor.graph import capture_graph
+        >>> graph = capture_graph(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)), (1, 8, 8))
+        >>> node = graph.nodes[-1]
+        >>> node.name, node.kind, node.op, node.output_shape
+        ('0', 'module', 'Conv2d', (1, 2, 6, 6))
     """
 
     name: str
@@ -46,7 +54,15 @@ class CapturedNode:
 
 @dataclass
 class CapturedGraph:
-    """The nodes of a captured model in forward order and how they were captured."""
+    """The nodes of a captured model in forward order and how they were captured.
+
+    Example:
+        >>> import torch
+        >>> from delve_advisor.graph import capture_graph
+        >>> graph = capture_graph(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)), (1, 8, 8))
+        >>> graph.method, [n.name for n in graph.nodes]
+        ('torch.fx', ['input_1', '0'])
+    """
 
     nodes: list[CapturedNode]
     method: str

@@ -62,6 +62,12 @@ class LayerReceptiveField:
         is_global: Every output sees the whole input (r = ∞).
         misaligned: A merge whose inputs have different jumps.
         is_spatial: A window or transposed op with kernel > 1 on some axis.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2), nn.Conv2d(2, 2, 3))
+        >>> layer = receptive_field(net, (1, 16, 16)).layer("1")
+        >>> layer.module_path, layer.r_max, layer.jump
+        ('1', (7, 7), (2, 2))
     """
 
     name: str
@@ -122,6 +128,14 @@ class ReceptiveFieldAnalysis:
         capture_method: "torch.fx" or "autograd", the capture that recorded the graph.
         warnings: Assumptions the analysis had to make (unknown modules, unknown shape changes).
         layers: The records, forward order.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2), nn.Conv2d(2, 2, 3))
+        >>> analysis = receptive_field(net, (1, 16, 16))
+        >>> [layer.name for layer in analysis.layers]
+        ['input_1', '0', '1']
+        >>> analysis.layer("1").r_max, analysis.unproductive(16)
+        ((7, 7), [])
     """
 
     def __init__(

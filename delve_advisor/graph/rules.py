@@ -62,6 +62,12 @@ class WindowOp:
         kernel: Kernel size, one int for every axis or one per axis (h, w).
         stride: Stride, int or per axis.
         dilation: Dilation, int or per axis.
+
+    Example:
+        >>> from delve_advisor.graph import receptive_field
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, dilation=4))
+        >>> receptive_field(net, (1, 16, 16)).layer("0").r_max  # r = 1 + 4 * (3 - 1)
+        (9, 9)
     """
 
     kernel: _IntOrTuple
@@ -79,6 +85,11 @@ class TransposedOp:
         kernel: Kernel size, int or per axis.
         stride: Stride (the upsampling factor), int or per axis.
         dilation: Dilation, int or per axis.
+
+    Example:
+        >>> op = TransposedOp(kernel=4, stride=2)
+        >>> op.kernel, op.stride
+        (4, 2)
     """
 
     kernel: _IntOrTuple
@@ -94,6 +105,10 @@ class UpsampleOp:
         scale: Upsampling factor, a number or one per axis (may be fractional).
         extra: Input pixels each output reads beyond one: 0 for nearest, 1 for (bi)linear,
             3 for bicubic.
+
+    Example:
+        >>> UpsampleOp(scale=2, extra=1).extra  # bilinear reads one pixel more
+        1
     """
 
     scale: float | Sequence[float]
@@ -102,7 +117,14 @@ class UpsampleOp:
 
 @dataclass(frozen=True)
 class GlobalOp:
-    """Every output sees the whole input (global pooling, attention, flatten→linear): r = ∞."""
+    """Every output sees the whole input (global pooling, attention, flatten→linear): r = ∞.
+
+    Example:
+        >>> from delve_advisor.graph import receptive_field
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.AdaptiveAvgPool2d(1))
+        >>> receptive_field(net, (1, 16, 16)).layer("1").is_global
+        True
+    """
 
 
 @dataclass(frozen=True)
@@ -112,6 +134,10 @@ class PointwiseOp:
     Args:
         axes: The tensor dimensions that hold the spatial axes after the op (h, w order), when
             the op moves them (a permute); None keeps the input's layout.
+
+    Example:
+        >>> get_rf_rule(torch.nn.ReLU) == PointwiseOp()
+        True
     """
 
     axes: tuple[int, ...] | None = None
@@ -124,6 +150,10 @@ class MergeOp:
     Args:
         gate: True for a multiplicative gate (``x * sigmoid(g)``): inputs that are global and
             broadcast over space (a squeeze-excitation gate) do not change the result.
+
+    Example:
+        >>> get_rf_rule(torch.add)
+        MergeOp(gate=False)
     """
 
     gate: bool = False
@@ -135,7 +165,12 @@ _OP_TYPES = (WindowOp, TransposedOp, UpsampleOp, GlobalOp, PointwiseOp, MergeOp)
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """Shape and dtype of a tensor argument, as seen by a rule."""
+    """Shape and dtype of a tensor argument, as seen by a rule.
+
+    Example:
+        >>> TensorInfo(shape=(1, 3, 8, 8), dtype=torch.float32).shape
+        (1, 3, 8, 8)
+    """
 
     shape: tuple[int, ...]
     dtype: torch.dtype | None = None
@@ -153,6 +188,11 @@ class RuleContext:
         output_shape: Shape of the (first) output tensor, or None.
         axes: The dimensions holding the spatial axes in the first spatial input, or None.
         nd: Number of spatial axes of the model input.
+
+    Example:
+        >>> ctx = RuleContext(target=torch.nn.MaxPool2d(2), input_shapes=[(1, 3, 8, 8)])
+        >>> WindowOp(kernel=ctx.target.kernel_size, stride=ctx.target.stride).stride
+        2
     """
 
     target: Any
@@ -247,6 +287,15 @@ def unregister_rf_rule(type_or_function: Any) -> None:
 
     Raises:
         UnknownNameError: Nothing is registered for that key; the message lists the keys.
+
+    Example:
+        >>> class Shift(torch.nn.Module):
+        ...     def forward(self, x):
+        ...         return x
+        >>> _ = register_rf_rule(Shift, PointwiseOp())
+        >>> unregister_rf_rule(Shift)
+        >>> get_rf_rule(Shift) is None
+        True
     """
     _RULES.unregister(type_or_function)
 

@@ -185,7 +185,13 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
 
 
 class HTMLReportFormat(BaseReportFormat):
-    """Writes ``report.html``: one self-contained page, plots embedded as PNG."""
+    """Writes ``report.html``: one self-contained page, plots embedded as PNG.
+
+    Example:
+        >>> from delve_advisor.testing import tiny_report
+        >>> "<h1>delve-advisor report</h1>" in HTMLReportFormat().render(tiny_report())
+        True
+    """
 
     def render(self, report: Report) -> str:
         """Returns the report as one HTML document."""

@@ -11,7 +11,14 @@ __all__ = ["JSONReportFormat"]
 
 
 class JSONReportFormat(BaseReportFormat):
-    """Writes ``report.json`` (see ``docs/report-schema.md``)."""
+    """Writes ``report.json`` (see ``docs/report-schema.md``).
+
+    Example:
+        >>> import json
+        >>> from delve_advisor.testing import tiny_report
+        >>> json.loads(JSONReportFormat().render(tiny_report()))["schema_version"]
+        '1.0'
+    """
 
     def render(self, report: Report) -> str:
         """Returns the report as JSON text (:meth:`Report.to_json`)."""

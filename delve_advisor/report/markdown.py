@@ -114,7 +114,13 @@ def render_markdown(report: Report) -> str:
 
 
 class MarkdownReportFormat(BaseReportFormat):
-    """Writes ``report.md`` (see :func:`render_markdown`)."""
+    """Writes ``report.md`` (see :func:`render_markdown`).
+
+    Example:
+        >>> from delve_advisor.testing import tiny_report
+        >>> MarkdownReportFormat().render(tiny_report()).startswith("# delve-advisor report")
+        True
+    """
 
     def render(self, report: Report) -> str:
         """Returns the report as Markdown."""

@@ -224,6 +224,11 @@ def plot_saturation(report: Report) -> Figure:
 
     Returns:
         A matplotlib Figure on the Agg canvas.
+
+    Example:
+        >>> from delve_advisor.testing import tiny_report
+        >>> type(plot_saturation(tiny_report())).__name__
+        'Figure'
     """
     fig = _new_figure(len(report.layers))
     ax = fig.add_subplot()
@@ -243,6 +248,11 @@ def plot_receptive_field(report: Report) -> Figure:
 
     Returns:
         A matplotlib Figure on the Agg canvas.
+
+    Example:
+        >>> from delve_advisor.testing import tiny_report
+        >>> len(plot_receptive_field(tiny_report()).axes)
+        1
     """
     fig = _new_figure(len(report.layers))
     ax = fig.add_subplot()
@@ -262,6 +272,11 @@ def plot_combined(report: Report) -> Figure:
 
     Returns:
         A matplotlib Figure on the Agg canvas.
+
+    Example:
+        >>> from delve_advisor.testing import tiny_report
+        >>> type(plot_combined(tiny_report())).__name__
+        'Figure'
     """
     panels = [_draw_receptive_field]
     if fmt.has_saturation(report):
@@ -289,6 +304,11 @@ def report_plots(report: Report) -> list[str]:
 
     ``receptive_field`` always; ``saturation`` when saturation was measured; ``combined`` when
     saturation or probe accuracy adds to the receptive field.
+
+    Example:
+        >>> from delve_advisor.testing import tiny_report
+        >>> report_plots(tiny_report())  # no saturation measured: only the receptive field
+        ['receptive_field']
     """
     names = ["receptive_field"]
     if fmt.has_saturation(report):
@@ -303,6 +323,11 @@ def plot_report(report: Report, name: str) -> Figure:
 
     Raises:
         UnknownNameError: ``name`` is not a plot name.
+
+    Example:
+        >>> from delve_advisor.testing import tiny_report
+        >>> type(plot_report(tiny_report(), "receptive_field")).__name__
+        'Figure'
     """
     try:
         plotter = _PLOTTERS[name]
@@ -314,7 +339,13 @@ def plot_report(report: Report, name: str) -> Figure:
 
 
 def figure_to_png(fig: Figure, dpi: int = 100) -> bytes:
-    """Renders a figure to PNG bytes with the Agg canvas."""
+    """Renders a figure to PNG bytes with the Agg canvas.
+
+    Example:
+        >>> from delve_advisor.testing import tiny_report
+        >>> figure_to_png(plot_receptive_field(tiny_report()))[:8]
+        b'\\x89PNG\\r\\n\\x1a\\n'
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
@@ -341,7 +372,16 @@ def report_pngs(report: Report) -> dict[str, bytes]:
 
 
 class PlotsReportFormat(BaseReportFormat):
-    """Writes one PNG per plot that has data (``saturation.png``, ``receptive_field.png``, …)."""
+    """Writes one PNG per plot that has data (``saturation.png``, ``receptive_field.png``, …).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from delve_advisor.testing import tiny_report
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     sorted(PlotsReportFormat().write(tiny_report(), Path(tmp)))
+        ['plot_receptive_field']
+    """
 
     def write(self, report: Report, directory: Path) -> dict[str, Path]:
         """Writes the PNGs; returns ``{"plot_<name>": path}`` for each."""

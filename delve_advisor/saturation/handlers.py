@@ -56,6 +56,10 @@ class HandlerConfig:
         interpolation_downsampling: Target spatial side for the interpolation.
         spatial_samples: For ``channelwise``, at most this many random spatial positions per
             batch (the same positions for every sample); ``None`` keeps all.
+
+    Example:
+        >>> HandlerConfig().conv_method
+        'channelwise'
     """
 
     conv_method: str = "channelwise"
@@ -101,6 +105,12 @@ class LayerHandler(ABC):
     Subclass it and register the subclass for your module type with
     :func:`register_layer_handler`. ``to_rows`` runs inside a forward hook under
     ``torch.no_grad()``; it must not modify ``output`` in place.
+
+    Example:
+        >>> conv = nn.Conv2d(1, 4, 3)
+        >>> rows = get_layer_handler(conv).to_rows(conv, torch.zeros(2, 4, 5, 5), HandlerConfig())
+        >>> tuple(rows.shape)  # (..., features): every leading index is a row, N * H * W of them
+        (2, 25, 4)
     """
 
     #: Whether the tracker's ``include_conv=False`` excludes this handler's layers.
@@ -112,14 +122,27 @@ class LayerHandler(ABC):
 
 
 class LinearHandler(LayerHandler):
-    """Linear layers: each leading index (batch, tokens, ...) is a row; out_features columns."""
+    """Linear layers: each leading index (batch, tokens, ...) is a row; out_features columns.
+
+    Example:
+        >>> linear = nn.Linear(3, 6)
+        >>> tuple(LinearHandler().to_rows(linear, torch.zeros(2, 7, 6), HandlerConfig()).shape)
+        (2, 7, 6)
+    """
 
     def to_rows(self, module: nn.Module, output: Any, config: HandlerConfig) -> torch.Tensor:
         return output
 
 
 class ConvHandler(LayerHandler):
-    """Conv (and transposed conv) layers of any spatial rank, reduced by ``conv_method``."""
+    """Conv (and transposed conv) layers of any spatial rank, reduced by ``conv_method``.
+
+    Example:
+        >>> conv = nn.Conv2d(1, 4, 3)
+        >>> config = HandlerConfig(conv_method="mean")
+        >>> tuple(ConvHandler().to_rows(conv, torch.zeros(2, 4, 5, 5), config).shape)
+        (2, 4)
+    """
 
     is_conv = True
 
@@ -159,6 +182,12 @@ class RecurrentHandler(LayerHandler):
 
     ``last_timestep`` gives one row per sequence (for packed sequences, each sequence's own last
     step); ``timestepwise`` gives one row per sequence and time step.
+
+    Example:
+        >>> lstm = nn.LSTM(3, 5, batch_first=True)
+        >>> output = lstm(torch.zeros(2, 7, 3))
+        >>> tuple(RecurrentHandler().to_rows(lstm, output, HandlerConfig()).shape)  # last timestep
+        (2, 5)
     """
 
     def to_rows(self, module: nn.Module, output: Any, config: HandlerConfig) -> torch.Tensor:
@@ -246,6 +275,14 @@ def unregister_layer_handler(module_type: type[nn.Module]) -> None:
     Raises:
         UnknownNameError: ``module_type`` has no handler of its own; the message lists the
             registered types.
+
+    Example:
+        >>> class Gate(nn.Linear):
+        ...     pass
+        >>> _ = register_layer_handler(Gate, ConvHandler())
+        >>> unregister_layer_handler(Gate)
+        >>> type(get_layer_handler(Gate(2, 2))).__name__  # nn.Linear's handler again
+        'LinearHandler'
     """
     _HANDLERS.unregister(module_type)
 

@@ -51,6 +51,22 @@ class TrackerOutput(ABC):
 
     Args:
         savepath: The tracker's output folder; a writer puts its files inside it.
+
+    Example:
+        >>> import torch
+        >>> from delve_advisor.saturation import SaturationTracker
+        >>> class Epochs(TrackerOutput):
+        ...     def __init__(self, savepath=".", **kwargs):
+        ...         super().__init__(savepath)
+        ...         self.seen = []
+        ...     def write(self, result):
+        ...         self.seen.append(result.epoch)
+        >>> net, out = torch.nn.Sequential(torch.nn.Linear(3, 2)), Epochs()
+        >>> with SaturationTracker("unused", save_to=out, modules=net) as tracker:
+        ...     _ = net(torch.randn(8, 3))
+        ...     _ = tracker.add_saturations()
+        >>> out.seen
+        [0]
     """
 
     #: Whether this writer needs the full covariance matrices in the results.
@@ -78,7 +94,14 @@ class TrackerOutput(ABC):
 
 
 class CompositeOutput(TrackerOutput):
-    """Forwards every call to several writers."""
+    """Forwards every call to several writers.
+
+    Example:
+        >>> both = CompositeOutput([PrintOutput(), PrintOutput()])
+        >>> both.add_scalar("loss", 0.5, epoch=1)
+        epoch 1 loss=0.5
+        epoch 1 loss=0.5
+    """
 
     def __init__(self, writers: list[TrackerOutput]) -> None:
         super().__init__()
@@ -111,6 +134,18 @@ class CSVOutput(TrackerOutput):
 
     Columns are delve's (``train-saturation_layer1.0.conv1``), separated by ``;`` as delve does,
     with the epoch as index. Columns that appear in later epochs are filled with NaN before.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from pathlib import Path
+        >>> from delve_advisor.saturation import SaturationTracker
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     with SaturationTracker(tmp, save_to="csv", modules=net) as tracker:
+        ...         _ = net(torch.randn(8, 3))
+        ...         _ = tracker.add_saturations()
+        ...     sorted(p.name for p in Path(tmp).iterdir())
+        ['saturation.csv']
     """
 
     filename = "saturation.csv"
@@ -159,6 +194,17 @@ class NPYOutput(TrackerOutput):
 
     This writer keeps the full covariance matrices (``train-covariance-matrix_<layer>``),
     from which :func:`recompute_saturation` gives idim and saturation at any other threshold.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from delve_advisor.saturation import SaturationTracker
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     with SaturationTracker(tmp, save_to="npy", modules=net, stats=["lsat"]) as tracker:
+        ...         _ = net(torch.randn(8, 3))
+        ...         _ = tracker.add_saturations()
+        ...     sorted(load_npy_covariances(tmp))
+        [('train', '0', 0)]
     """
 
     wants_covariance = True
@@ -201,6 +247,12 @@ def load_npy_covariances(savepath: str | Path) -> dict[tuple[str, str, int], np.
 
     Returns:
         ``(mode, layer, epoch)`` -> covariance matrix.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     load_npy_covariances(tmp)  # nothing saved yet
+        {}
     """
     root = Path(savepath) / "npy"
     found: dict[tuple[str, str, int], np.ndarray] = {}
@@ -241,6 +293,10 @@ class PlotOutput(TrackerOutput):
 
     Layers are in forward order; train and eval side by side; dead layers and layers with no data
     are labelled instead of being drawn as 0 %.
+
+    Example:
+        >>> "plot" in list_tracker_outputs()  # save_to="plot" makes a PlotOutput
+        True
     """
 
     def __init__(self, savepath: str | Path = ".", dpi: int = 100, **kwargs: Any) -> None:
@@ -296,6 +352,10 @@ class TensorBoardOutput(TrackerOutput):
     """Scalars to TensorBoard under ``<savepath>/tensorboard``, with ``global_step`` = epoch.
 
     Needs the ``tensorboard`` package (``pip install 'delve-advisor[tensorboard]'``).
+
+    Example:
+        >>> "tensorboard" in list_tracker_outputs()  # save_to="tensorboard" makes one
+        True
     """
 
     def __init__(self, savepath: str | Path = ".", **kwargs: Any) -> None:
@@ -340,7 +400,12 @@ class TensorBoardOutput(TrackerOutput):
 
 
 class PrintOutput(TrackerOutput):
-    """Writes each epoch's values as text lines to a stream (standard output by default)."""
+    """Writes each epoch's values as text lines to a stream (standard output by default).
+
+    Example:
+        >>> PrintOutput().add_scalar("accuracy", 0.875, epoch=2)
+        epoch 2 accuracy=0.875
+    """
 
     def __init__(
         self, savepath: str | Path = ".", stream: TextIO | None = None, **kwargs: Any
@@ -418,6 +483,12 @@ def unregister_tracker_output(name: str) -> None:
 
     Raises:
         UnknownNameError: No output has that name; the message lists the registered ones.
+
+    Example:
+        >>> _ = register_tracker_output("quiet", PrintOutput)
+        >>> unregister_tracker_output("quiet")
+        >>> "quiet" in list_tracker_outputs()
+        False
     """
     _OUTPUTS.unregister(name)
 

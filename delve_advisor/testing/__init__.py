@@ -21,6 +21,11 @@ def matched_cnn(in_channels: int = 1, width: int = 16, num_classes: int = 10) ->
         in_channels: Input channels.
         width: Channels of the first conv; the next two have twice as many.
         num_classes: Outputs of the linear head.
+
+    Example:
+        >>> from delve_advisor.graph import receptive_field
+        >>> receptive_field(matched_cnn(), (1, 28, 28)).unproductive(28)
+        []
     """
     return nn.Sequential(
         nn.Conv2d(in_channels, width, 5),
