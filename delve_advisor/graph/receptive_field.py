@@ -590,9 +590,9 @@ class ReceptiveFieldAnalysis:
         Returns:
             The matplotlib figure.
         """
-        from delve_advisor.graph.plot import plot_receptive_field
+        from delve_advisor.graph.plot import plot_analysis
 
-        return plot_receptive_field(self, self._resolution(resolution), path)
+        return plot_analysis(self, self._resolution(resolution), path)
 
     def draw(self, path: str | None = None) -> Any:
         """Draws the graph: a graphviz ``Digraph`` if graphviz is installed, else a figure.

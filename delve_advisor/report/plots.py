@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from delve_advisor.exceptions import UnknownNameError
+from delve_advisor.graph.plot import draw_receptive_field
 from delve_advisor.report import _text as fmt
 from delve_advisor.report.formats import BaseReportFormat
 from delve_advisor.report.report import Report
@@ -142,56 +143,15 @@ def _draw_saturation(ax: Axes, report: Report, legend: bool = True) -> None:
 
 def _draw_receptive_field(ax: Axes, report: Report, legend: bool = True) -> None:
     layers = report.layers
-    x = np.arange(len(layers))
     _shade_tail(ax, report, label=True)
-    r_min = layers["r_min"].to_numpy(dtype=float)
-    r_max = layers["r_max"].to_numpy(dtype=float)
-    finite = np.concatenate([r_min[np.isfinite(r_min)], r_max[np.isfinite(r_max)]])
-    side = fmt.input_side(report)
-    top = max([*finite.tolist(), side or 1, 1.0]) * 1.6
-    ax.set_yscale("log")
-    for values, style, label in ((r_max, "-", "r_max"), (r_min, "--", "r_min")):
-        shown = np.where(np.isfinite(values), values, np.nan)
-        ax.plot(
-            x,
-            shown,
-            style,
-            marker="o",
-            ms=3,
-            color="#444444" if label == "r_max" else "#888888",
-            label=label,
-        )
-    is_global = np.isinf(r_max)
-    if is_global.any():
-        ax.scatter(
-            x[is_global],
-            np.full(int(is_global.sum()), top / 1.25),
-            marker="^",
-            color="#9467bd",
-            zorder=3,
-            label="global (∞)",
-        )
-    unproductive = layers["unproductive"].to_numpy()
-    if unproductive.any():
-        y = np.where(np.isfinite(r_min), r_min, top / 1.25)[unproductive]
-        ax.scatter(
-            x[unproductive],
-            y,
-            marker="s",
-            s=36,
-            facecolors="none",
-            edgecolors=_TAIL_COLOUR,
-            linewidths=1.5,
-            zorder=4,
-            label="unproductive",
-        )
-    if side:
-        ax.axhline(side, color=_TAIL_COLOUR, lw=1.2, ls=":", label=f"input size {side} px")
-    ax.set_ylim(0.8, top)
-    ax.set_ylabel("receptive field (px)")
-    ax.grid(axis="y", which="major", alpha=0.3)
-    if legend:
-        ax.legend(loc="upper left", fontsize=8)
+    draw_receptive_field(
+        ax,
+        layers["r_min"].to_numpy(dtype=float),
+        layers["r_max"].to_numpy(dtype=float),
+        layers["unproductive"].to_numpy(dtype=bool),
+        fmt.input_side(report),
+        legend=legend,
+    )
 
 
 def _draw_probes(ax: Axes, report: Report, legend: bool = True) -> None:
