@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from delve_advisor.exceptions import InvalidArgumentError, ReportFormatError
+from delve_advisor.saturation.result import HISTORY_COLUMNS
 
 SUGGESTION_KINDS: tuple[str, ...] = ("drop_downsampling", "prune_layers", "resize_input")
 REPORT_STATUSES: tuple[str, ...] = ("ok", "graph_only", "diverged", "eval_only")
 EVIDENCE_KINDS: tuple[str, ...] = ("receptive_field", "saturation", "both", "neither")
-HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "mode", "layer", "stat", "value")
 _HISTORY_MODES = ("train", "eval")
 
 _REQUIRED = object()

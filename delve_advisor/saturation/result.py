@@ -10,9 +10,12 @@ import numpy as np
 
 from delve_advisor.saturation.spectrum import STAT_NAMES
 
-__all__ = ["MODES", "EpochResult", "LayerSaturation", "column_name"]
+__all__ = ["HISTORY_COLUMNS", "MODES", "EpochResult", "LayerSaturation", "column_name"]
 
 MODES = ("train", "eval")
+#: The columns of a saturation history in long format: one row per epoch, mode, layer and
+#: statistic. The tracker's history adds a ``status`` column; a report's history has these.
+HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "mode", "layer", "stat", "value")
 
 
 def column_name(mode: str, stat: str, layer: str) -> str:

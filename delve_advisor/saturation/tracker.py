@@ -28,7 +28,13 @@ from delve_advisor.saturation.handlers import (
     get_layer_handler,
     list_layer_handlers,
 )
-from delve_advisor.saturation.result import MODES, EpochResult, LayerSaturation, column_name
+from delve_advisor.saturation.result import (
+    HISTORY_COLUMNS,
+    MODES,
+    EpochResult,
+    LayerSaturation,
+    column_name,
+)
 from delve_advisor.saturation.spectrum import compute_spectrum
 from delve_advisor.saturation.writers import TrackerOutput, create_tracker_output
 
@@ -37,7 +43,7 @@ __all__ = ["SaturationTracker"]
 logger = logging.getLogger(__name__)
 
 VALID_STATS = ("idim", "lsat", "cov", "det", "logdet", "trc", "dtrc", "embed")
-HISTORY_COLUMNS = ["epoch", "mode", "layer", "stat", "value", "status"]
+_TRACKER_HISTORY_COLUMNS = [*HISTORY_COLUMNS, "status"]  # the one history layout, plus status
 _EMBED_ROWS = 1000  # rows kept per layer and mode for the 2-D embedding
 
 
@@ -457,7 +463,7 @@ class SaturationTracker:
 
         User scalars from :meth:`add_scalar` have empty ``mode`` and ``layer``.
         """
-        return pd.DataFrame(self._records, columns=HISTORY_COLUMNS)
+        return pd.DataFrame(self._records, columns=_TRACKER_HISTORY_COLUMNS)
 
     def save(self) -> None:
         """Flushes the writers."""
