@@ -23,8 +23,10 @@ from delve_advisor.graph import (
     TransposedOp,
     UpsampleOp,
     WindowOp,
+    list_rf_rules,
     receptive_field,
     register_rf_rule,
+    unregister_rf_rule,
 )
 from delve_advisor.models import check_compatibility, list_model_specs, load_model
 from delve_advisor.report import (
@@ -75,6 +77,7 @@ __all__ = [
     "list_model_specs",
     "list_module_paths",
     "list_report_formats",
+    "list_rf_rules",
     "list_tracker_outputs",
     "load_data",
     "load_edits",
@@ -88,6 +91,7 @@ __all__ = [
     "save_edits",
     "total_flops",
     "unregister_report_format",
+    "unregister_rf_rule",
 ]
 
 # Renamed (issue 7): the old names keep working and warn.

@@ -50,8 +50,8 @@ def test_fx_and_autograd_agree_on_resnet18():
     fx_rf = receptive_field(net, (3, 64, 64))
     ag_rf = receptive_field(net, (3, 64, 64), capture="autograd")
     assert ag_rf.capture_method == "autograd"
-    fx_conv = {layer.name: layer.r_max for layer in fx_rf.spatial_layers}
-    ag_conv = {layer.name: layer.r_max for layer in ag_rf.spatial_layers}
+    fx_conv = {layer.node_name: layer.r_max for layer in fx_rf.spatial_layers}
+    ag_conv = {layer.node_name: layer.r_max for layer in ag_rf.spatial_layers}
     assert fx_conv == ag_conv
 
 

@@ -110,3 +110,12 @@ def test_golden_report_files_still_load_and_round_trip(path):
     written = report.to_dict()
     for key in ("schema_version", "tail", "layers", "suggestions", "layer_columns", "history"):
         assert written[key] == original[key], key
+
+
+def test_layer_receptive_field_name_is_the_node_name_with_a_warning():
+    import torch
+
+    rf = delve_advisor.receptive_field(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)), (1, 8, 8))
+    layer = rf.layer("0")
+    with pytest.warns(DeprecationWarning, match=r"LayerReceptiveField.name is deprecated"):
+        assert layer.name == layer.node_name == "0"

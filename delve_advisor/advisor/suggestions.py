@@ -96,9 +96,9 @@ def rf_evidence(
         if path not in body or path in by_path:
             continue
         if layer.is_spatial:
-            by_path[path] = layer.name in unproductive
+            by_path[path] = layer.node_name in unproductive
         else:
-            by_path[path] = bool(unproductive & nx.ancestors(graph, layer.name))
+            by_path[path] = bool(unproductive & nx.ancestors(graph, layer.node_name))
     return {path: by_path.get(path, False) for path in body}
 
 
@@ -143,7 +143,7 @@ def _downsampling_candidates(
     Strided functional ops (``F.max_pool2d`` in a forward) cannot be edited from outside the
     model's code: they are named in ``notes`` instead.
     """
-    order = [layer.name for layer in analysis.layers]
+    order = [layer.node_name for layer in analysis.layers]
     first_border = min((order.index(b) for b in border), default=len(order))
     graph = analysis.graph
     found = []
@@ -155,7 +155,7 @@ def _downsampling_candidates(
             continue
         if path is None:
             notes.append(
-                f"{layer.name} ({layer.op}) downsamples before the border but is a functional "
+                f"{layer.node_name} ({layer.op}) downsamples before the border but is a functional "
                 "call in forward(); change its stride in the model's code to try it"
             )
             continue
@@ -167,7 +167,7 @@ def _downsampling_candidates(
             edits = [{"op": "set_stride", "module": path, "value": [1] * nd}]
         else:
             continue
-        coupled = _coupled_strides(graph, analysis, layer.name, index)
+        coupled = _coupled_strides(graph, analysis, layer.node_name, index)
         for other in coupled:
             edits.append({"op": "set_stride", "module": other, "value": [1] * nd})
         found.append(_Candidate(path, edits, coupled))
@@ -181,13 +181,13 @@ def _coupled_strides(
     descendants = nx.descendants(graph, name)
     ancestors = nx.ancestors(graph, name)
     for layer in analysis.layers[index + 1 :]:
-        if layer.name not in descendants or layer.effect != "merge":
+        if layer.node_name not in descendants or layer.effect != "merge":
             continue
-        others = nx.ancestors(graph, layer.name) - ancestors - descendants - {name}
+        others = nx.ancestors(graph, layer.node_name) - ancestors - descendants - {name}
         coupled = [
             other.module_path
             for other in analysis.layers
-            if other.name in others
+            if other.node_name in others
             and other.module_path is not None
             and other.effect == "window"
             and any(s > 1 for s in other.stride)
@@ -225,7 +225,7 @@ def _prune_units(
 
 def _channels_into(analysis: ReceptiveFieldAnalysis, unit: str) -> int | None:
     """Channels of the tensor that enters module ``unit`` (from the traced shapes)."""
-    by_name = {layer.name: layer for layer in analysis.layers}
+    by_name = {layer.node_name: layer for layer in analysis.layers}
     for layer in analysis.layers:
         if layer.module_path and (
             layer.module_path == unit or layer.module_path.startswith(unit + ".")

@@ -134,7 +134,7 @@ def plot_analysis(
     fig = Figure(figsize=(max(6.0, 0.12 * len(layers) + 3), 3.2 * nd))
     axes = fig.subplots(nd, 1, squeeze=False)[:, 0]
     names = ("h", "w") if nd == 2 else tuple(f"axis {a}" for a in range(nd))
-    flags = [layer.name in bad for layer in layers]
+    flags = [layer.node_name in bad for layer in layers]
     for a, ax in enumerate(axes):
         draw_receptive_field(
             ax,
@@ -145,7 +145,7 @@ def plot_analysis(
             axis_name=names[a],
         )
     axes[-1].set_xticks(list(range(len(layers))))
-    axes[-1].set_xticklabels([layer.name for layer in layers], rotation=90, fontsize=6)
+    axes[-1].set_xticklabels([layer.node_name for layer in layers], rotation=90, fontsize=6)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, format="png", dpi=120)
