@@ -235,7 +235,7 @@ def sample_meta(status: str = "ok") -> dict:
     }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sample_report(status: str = "ok") -> Report:
     """A full report; ``graph_only`` drops saturation, idim and probes (no data).
 
