@@ -1,8 +1,9 @@
-"""Checks and conversions behind :class:`~delve_advisor.advisor.report.Report`.
+"""Checks and conversions behind the frozen report records (:mod:`delve_advisor.report`).
 
 Normalises the layer table and the history to their canonical columns and dtypes, checks the
-tail and the metadata, and converts values to plain JSON data. Errors name the field, the row and
-the value received.
+tail and the metadata, and converts values to plain JSON data. The records call these once, at
+construction; nothing re-normalises afterwards. Errors name the field, the row and the value
+received.
 """
 
 from __future__ import annotations
