@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from delve_advisor._failures import SIZE_ERROR_TYPES, is_input_size_error
+from delve_advisor._hooks import Hooks
 from delve_advisor._modules import eval_mode
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError
 
@@ -109,9 +111,8 @@ def _run_counted(
     """One eval-mode forward at batch 1 under a FLOP counter; per-leaf totals if ``leaves``."""
     run_model, dev, dtype = _resolve(model, device)
     stats: dict[nn.Module, list[Any]] = {}
-    handles = []
     counter = FlopCounterMode(display=False)
-    try:
+    with Hooks() as hooks:
         if leaves:
             starts: dict[nn.Module, list[int]] = {}
 
@@ -128,20 +129,19 @@ def _run_counted(
 
             for module in run_model.modules():
                 if next(module.children(), None) is None:
-                    handles.append(module.register_forward_pre_hook(pre_hook))
-                    handles.append(module.register_forward_hook(post_hook))
+                    hooks.forward_pre(module, pre_hook)
+                    hooks.forward(module, post_hook)
         x = torch.zeros((1, *dims), device=dev, dtype=dtype)
         try:
             with eval_mode(run_model), torch.no_grad(), counter:
                 run_model(x)
-        except (RuntimeError, ValueError, IndexError, AssertionError) as error:
+        except SIZE_ERROR_TYPES as error:
+            if not is_input_size_error(error):
+                raise
             shape = ", ".join(map(str, dims))
             raise InputSizeError(
                 f"{type(model).__name__} cannot run on an input of shape (1, {shape}): {error}"
             ) from error
-    finally:
-        for handle in handles:
-            handle.remove()
     if run_model is not model:
         # Statistics were keyed by the copy's modules; re-key them by the original's.
         originals = dict(zip(run_model.modules(), model.modules(), strict=True))

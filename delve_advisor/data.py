@@ -138,6 +138,14 @@ class Data:
         classes: Class names, index = label.
         mean: Per-channel mean used for standardisation (of the training split, in [0, 1] units).
         std: Per-channel standard deviation used for standardisation.
+
+    Example:
+        >>> data = load_data("synthetic:n=32,size=16,val=8", batch_size=8)
+        >>> data.in_channels, data.num_classes, data.input_size
+        (3, 10, (16, 16))
+        >>> x, y = next(iter(data.train))
+        >>> tuple(x.shape), y.dtype
+        ((8, 3, 16, 16), torch.int64)
     """
 
     train: DataLoader

@@ -26,7 +26,15 @@ __all__ = [
 
 
 class DelveAdvisorError(Exception):
-    """Root of every exception raised by delve-advisor."""
+    """Root of every exception raised by delve-advisor.
+
+    Example:
+        >>> from delve_advisor.exceptions import UnknownNameError
+        >>> issubclass(UnknownNameError, DelveAdvisorError)
+        True
+        >>> issubclass(UnknownNameError, ValueError)  # and the matching built-in
+        True
+    """
 
 
 class InvalidArgumentError(DelveAdvisorError, ValueError):

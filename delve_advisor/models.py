@@ -39,6 +39,8 @@ import torch
 import torchvision
 from torch import nn
 
+from delve_advisor._failures import SIZE_ERROR_TYPES, is_input_size_error, name_failing_module
+from delve_advisor._hooks import Hooks
 from delve_advisor._modules import device_and_dtype, eval_mode, module_uses, replace_module
 from delve_advisor._sizes import image_size
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError, SpecError
@@ -220,29 +222,39 @@ def _first_conv(
 
     The forward pass runs on a zero probe (eval mode, no gradients, modes restored) and is
     stopped at the first convolution's pre-hook, so its cost is that of the layers before it.
+    A failure before any conv that says the probe does not fit (its size or channels) means
+    "no stem found"; any other failure is re-raised with a note naming the module that raised
+    it.
     """
+    if not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return None
     found: list[nn.Conv2d] = []
+    running: list[str] = []
 
-    def hook(module: nn.Module, args: Any) -> None:
-        found.append(module)  # type: ignore[arg-type]
-        raise _StemFound
+    def enter(path: str) -> Any:
+        def hook(module: nn.Module, args: Any) -> None:
+            running.append(path)
+            if isinstance(module, nn.Conv2d):
+                found.append(module)
+                raise _StemFound
 
-    handles = [
-        m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)
-    ]
-    if not handles:
-        return None
+        return hook
+
     device, dtype = device_and_dtype(model)
-    try:
-        with eval_mode(model), torch.no_grad():
-            model(torch.zeros(1, in_channels, size, size, device=device, dtype=dtype))
-    except _StemFound:
-        pass
-    except Exception:  # any failure before a conv means "no stem found"
-        return None
-    finally:
-        for handle in handles:
-            handle.remove()
+    with Hooks() as hooks:
+        for path, module in model.named_modules():
+            hooks.forward_pre(module, enter(path or type(model).__name__))
+        try:
+            with eval_mode(model), torch.no_grad():
+                model(torch.zeros(1, in_channels, size, size, device=device, dtype=dtype))
+        except _StemFound:
+            pass
+        except Exception as exc:
+            if is_input_size_error(exc):  # the probe does not fit: no stem to read
+                return None
+            where = running[-1] if running else type(model).__name__
+            name_failing_module(exc, where, "stem probing")
+            raise
     return found[0] if found else None
 
 
@@ -462,7 +474,9 @@ def check_compatibility(
     try:
         with eval_mode(model), torch.no_grad():
             output = model(torch.zeros(2, in_channels, *size, device=device, dtype=dtype))
-    except (RuntimeError, ValueError, IndexError, AssertionError) as error:
+    except SIZE_ERROR_TYPES as error:
+        if not is_input_size_error(error):
+            raise
         raise InputSizeError(
             f"{type(model).__name__} cannot run on images of {in_channels} channels and size "
             f"{size[0]}x{size[1]}: {error}"

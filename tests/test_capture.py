@@ -10,7 +10,7 @@ import torchvision
 from torch import nn
 
 from delve_advisor import receptive_field
-from delve_advisor.exceptions import GraphCaptureError
+from delve_advisor.exceptions import GraphCaptureError, InputSizeError
 from delve_advisor.graph import capture_graph
 
 
@@ -50,8 +50,8 @@ def test_fx_and_autograd_agree_on_resnet18():
     fx_rf = receptive_field(net, (3, 64, 64))
     ag_rf = receptive_field(net, (3, 64, 64), capture="autograd")
     assert ag_rf.capture_method == "autograd"
-    fx_conv = {layer.name: layer.r_max for layer in fx_rf.spatial_layers}
-    ag_conv = {layer.name: layer.r_max for layer in ag_rf.spatial_layers}
+    fx_conv = {layer.node_name: layer.r_max for layer in fx_rf.spatial_layers}
+    ag_conv = {layer.node_name: layer.r_max for layer in ag_rf.spatial_layers}
     assert fx_conv == ag_conv
 
 
@@ -110,3 +110,51 @@ def test_non_square_input_per_axis():
     last = rf.layer("layer4.1.conv2")
     assert last.r_max == (435, 435) and last.input_map == (3, 5)
     assert all(math.isfinite(v) for v in last.r_min)
+
+
+# -- which failures become InputSizeError -----------------------------------------------------
+
+
+class _Broken(nn.Module):
+    """A layer whose forward has a bug that has nothing to do with the input size."""
+
+    def forward(self, x):
+        raise KeyError("a bug in the user's forward")
+
+
+class _DtypeBug(nn.Module):
+    """Casts to float64 and feeds a float32 Linear: a dtype error, not a size error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        y = self.conv(x).mean((2, 3)).double()
+        return self.head(y)
+
+
+@pytest.mark.parametrize("capture", [None, "autograd"])  # fx fails to trace it, then autograd
+def test_a_bug_in_a_layer_is_reraised_naming_the_layer_not_as_input_size(capture):
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sequential(nn.ReLU(), _Broken()))
+    with pytest.raises(KeyError) as info:
+        receptive_field(net, (3, 16, 16), capture=capture)
+    assert not isinstance(info.value, InputSizeError)
+    assert any("raised by module '1.1' during graph capture" in n for n in info.value.__notes__)
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in net.modules())
+
+
+@pytest.mark.parametrize("capture", ["torch.fx", "autograd"])
+def test_a_dtype_bug_is_not_called_an_input_size_problem(capture):
+    with pytest.raises(RuntimeError) as info:
+        receptive_field(_DtypeBug(), (3, 16, 16), capture=capture)
+    assert not isinstance(info.value, InputSizeError)
+    assert any("raised by module 'head'" in n for n in info.value.__notes__)
+
+
+@pytest.mark.parametrize("capture", ["torch.fx", "autograd"])
+def test_a_vanishing_feature_map_is_an_input_size_error_naming_the_layer(capture):
+    net = nn.Sequential(nn.Conv2d(3, 4, 5), nn.MaxPool2d(2), nn.Conv2d(4, 4, 5))
+    with pytest.raises(InputSizeError, match=r"layer '2'.*larger input_size"):
+        receptive_field(net, (3, 9, 9), capture=capture)

@@ -1,4 +1,5 @@
-"""The command line, run as a user runs it: a subprocess of the installed entry point."""
+"""The command line: in-process through typer's CliRunner, plus one subprocess smoke test of the
+installed entry point (``python -m delve_advisor.cli``)."""
 
 import json
 import os
@@ -6,60 +7,52 @@ import subprocess
 import sys
 
 import pytest
+from typer.testing import CliRunner
+
+from delve_advisor.cli import app
+
+runner = CliRunner()
 
 
-def _cli(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "delve_advisor.cli", *args],
+def _cli(*args):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_subprocess_smoke_graph_only(tmp_path):
+    """The one subprocess: the real entry point, a graph-only report, exit 0 and the headline."""
+    out = subprocess.run(
+        [sys.executable, "-m", "delve_advisor.cli", "analyze", "--model", "torchvision:resnet18",
+         "--input-size", "28", "--in-channels", "1", "--out", str(tmp_path), "-q"],
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=300,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "From the graph alone" in out.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert out.stdout.strip().splitlines()[-1] == report["headline"]
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "report.html").is_file()
 
 
 def test_help_lists_the_commands():
     out = _cli("--help")
-    assert out.returncode == 0
+    assert out.exit_code == 0
     assert "analyze" in out.stdout and "demo" in out.stdout
 
 
 def test_analyze_on_synthetic_data_writes_the_report(tmp_path):
+    spec = "delve_advisor.testing:matched_cnn"
     out = _cli(
-        "analyze",
-        "--model",
-        "torchvision:resnet18",
-        "--data",
-        "synthetic:n=256,size=32,val=64",
-        "--epochs",
-        "1",
-        "--out",
-        str(tmp_path / "r"),
-        "--quiet",
-    )
-    assert out.returncode == 0, out.stderr
+        "analyze", "--model", spec, "--data", "synthetic:n=64,size=28,val=16",
+        "--epochs", "1", "--out", str(tmp_path / "r"), "--quiet",
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
     assert f"report: {tmp_path / 'r' / 'report.html'}" in out.stdout
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["meta"]["status"] == "ok"
-    assert report["meta"]["model"] == "torchvision:resnet18"
+    assert report["meta"]["model"] == spec
     assert out.stdout.strip().splitlines()[-1] == report["headline"]
-
-
-def test_graph_only_without_data(tmp_path):
-    out = _cli(
-        "analyze",
-        "--model",
-        "torchvision:resnet18",
-        "--input-size",
-        "28",
-        "--in-channels",
-        "1",
-        "--out",
-        str(tmp_path),
-        "-q",
-    )
-    assert out.returncode == 0, out.stderr
-    assert "From the graph alone" in out.stdout
 
 
 @pytest.mark.parametrize(
@@ -84,7 +77,7 @@ def test_graph_only_without_data(tmp_path):
 )
 def test_bad_input_exits_non_zero_with_one_line(tmp_path, args, message):
     out = _cli("analyze", *args, "--out", str(tmp_path), "-q")
-    assert out.returncode == 2
+    assert out.exit_code == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("delve-advisor: error: ")
     assert message in lines[0]

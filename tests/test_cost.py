@@ -152,12 +152,3 @@ def test_meta_device_runs_on_a_copy_with_the_same_counts():
     assert on_meta.equals(on_cpu)
     assert on_meta.attrs == on_cpu.attrs
     assert model.conv.weight.device.type == "cpu"
-
-
-def test_docstring_examples():
-    import doctest
-
-    import delve_advisor.cost
-
-    result = doctest.testmod(delve_advisor.cost)
-    assert result.attempted >= 3 and result.failed == 0

@@ -422,18 +422,6 @@ def test_batch_transform_survives_pickling_for_workers():
     assert torch.equal(transform(batch)[0], data.train.collate_fn(batch)[0])
 
 
-def test_docstring_examples():
-    import doctest
-
-    import delve_advisor._data_spec
-    import delve_advisor._synthetic
-    import delve_advisor.data
-
-    for module in (delve_advisor.data, delve_advisor._data_spec, delve_advisor._synthetic):
-        result = doctest.testmod(module)
-        assert result.attempted >= 1 and result.failed == 0, module.__name__
-
-
 def test_imagefolder_train_without_val_holds_out_from_train(tmp_path):
     make_folder(tmp_path / "train", "L", [(5, 5)] * 10, classes=("x", "y", "z"))
     data = load_data(f"imagefolder:{tmp_path}")

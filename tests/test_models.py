@@ -341,10 +341,35 @@ def test_named_tuple_output_uses_its_logits():
     check_compatibility(tuple_model, 1, 10, 16)
 
 
-def test_docstring_examples():
-    import doctest
+class _FailsBeforeTheStem(nn.Module):
+    """A preprocessing layer with a bug runs before the first conv."""
 
-    import delve_advisor.models
+    def __init__(self) -> None:
+        super().__init__()
+        self.pre = _Buggy()
+        self.conv = nn.Conv2d(3, 4, 3)
 
-    result = doctest.testmod(delve_advisor.models, optionflags=doctest.ELLIPSIS)
-    assert result.attempted >= 3 and result.failed == 0
+    def forward(self, x):
+        return self.conv(self.pre(x))
+
+
+class _Buggy(nn.Module):
+    def forward(self, x):
+        raise KeyError("bug")
+
+
+def test_stem_probing_reraises_a_bug_naming_the_module():
+    model = _FailsBeforeTheStem()
+    with pytest.raises(KeyError) as info:
+        check_compatibility(model, 3, 4, 16)
+    assert any("raised by module 'pre' during stem probing" in n for n in info.value.__notes__)
+    assert all(not m._forward_pre_hooks for m in model.modules())
+
+
+def test_stem_probing_that_does_not_fit_means_no_stem():
+    # a Linear on the flattened probe fails on the probe's size: that is "no stem found", and
+    # the compatibility check then reports the size problem itself
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3 * 8 * 8), nn.Unflatten(1, (3, 8, 8)))
+    model.append(nn.Conv2d(3, 2, 3))
+    with pytest.raises(InputSizeError, match=r"cannot run on images of 3 channels and size 16x16"):
+        check_compatibility(model, 3, 2, 16)

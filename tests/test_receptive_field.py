@@ -214,7 +214,7 @@ def test_api_surface(tmp_path):
     assert isinstance(rf, ReceptiveFieldAnalysis)
     assert rf.capture_method == "torch.fx" and rf.input_size == (2, 32, 32)
     frame = rf.to_dataframe()
-    assert list(frame["name"]) == [layer.name for layer in rf.layers]
+    assert list(frame["name"]) == [layer.node_name for layer in rf.layers]
     assert {"r_max_h", "r_max_w", "kernel_h", "jump_w", "is_global"} <= set(frame.columns)
     assert rf.plot(8, path=str(tmp_path / "rf.png")) is not None
     assert (tmp_path / "rf.png").stat().st_size > 1000

@@ -51,6 +51,6 @@ def test_zoo_model(name):
         if all(math.isfinite(v) for v in layer.r_max):
             continue
         # r = inf only where a global op lies on some path (marked on that node)
-        sources = nx.ancestors(graph, layer.name) | {layer.name}
-        assert any(rf.layer(name).is_global for name in sources), layer.name
+        sources = nx.ancestors(graph, layer.node_name) | {layer.node_name}
+        assert any(rf.layer(name).is_global for name in sources), layer.node_name
     assert rf.layers[-1].is_global  # the classifier sees the whole image

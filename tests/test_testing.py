@@ -6,7 +6,7 @@ from delve_advisor.testing import matched_cnn, tail_cnn
 
 def test_matched_cnn_receptive_fields_by_hand():
     analysis = receptive_field(matched_cnn(), input_size=(1, 28, 28))
-    by_name = {layer.name: layer for layer in analysis.layers}
+    by_name = {layer.node_name: layer for layer in analysis.layers}
     # conv5: 5; pool2: 5 + 1 = 6 (jump 2); conv3: 6 + 2*2 = 10; pool2: 10 + 2 = 12 (jump 4);
     # conv3: 12 + 2*4 = 20
     assert [by_name[n].r_max for n in ("0", "2", "3", "5", "6")] == [

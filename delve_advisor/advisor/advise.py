@@ -13,9 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-import delve_advisor
+from delve_advisor._version import __version__
 from delve_advisor.advisor.probes import probe_accuracy
-from delve_advisor.advisor.report import Report
 from delve_advisor.advisor.suggestions import rf_evidence, suggest, weighted_layers
 from delve_advisor.advisor.tail import TailAnalysis, TailThresholds, find_tail
 from delve_advisor.cost import layer_costs
@@ -23,6 +22,7 @@ from delve_advisor.data import Data
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError
 from delve_advisor.graph import ReceptiveFieldAnalysis, receptive_field
 from delve_advisor.models import check_compatibility
+from delve_advisor.report.report import Report
 from delve_advisor.training import RunResult, resolve_device, run_with_tracker
 
 __all__ = ["advise"]
@@ -61,28 +61,6 @@ def _loaders(data: Any) -> tuple[Iterable | None, Iterable, int | None, int | No
         "data must be a delve_advisor.Data (from load_data), a (train_loader, val_loader) pair, "
         f"or one loader of (x, y) batches; got {type(data).__name__}"
     )
-
-
-def _headline(name: str, tail: TailAnalysis, report_suggestions: list, status: str) -> str:
-    if status == "diverged":
-        prefix = "Training diverged; "
-    elif status == "graph_only":
-        prefix = "From the graph alone (no data): "
-    else:
-        prefix = ""
-    if not tail.tail:
-        return f"{prefix}{name}: no tail found, every layer adds spatial context; no change needed."
-    text = f"{prefix}{name}: a tail of {len(tail.tail)} layer(s) from {tail.tail[0]}"
-    if status != "graph_only":
-        agree = sum(tail.evidence[n] == "both" for n in tail.tail)
-        text += f" ({agree} with both evidences)"
-    if report_suggestions:
-        first = report_suggestions[0]
-        text += (
-            f"; first suggestion: {first.kind} at {', '.join(first.targets)} "
-            f"(unproductive layers {first.before.unproductive} → {first.after.unproductive})"
-        )
-    return text + "."
 
 
 def _layer_table(
@@ -192,7 +170,7 @@ def advise(
         ...                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
         >>> report = advise(net, input_size=(1, 8, 8))
         >>> report.status, report.tail
-        ('graph_only', [])
+        ('graph_only', ())
     """
     start = time.perf_counter()
     thresholds = thresholds or TailThresholds()
@@ -295,8 +273,7 @@ def advise(
             "saturation_mode": mode,
         },
         "elapsed_s": time.perf_counter() - start,
-        "versions": {"delve_advisor": delve_advisor.__version__, "torch": torch.__version__},
-        "headline": _headline(name, tail, suggestions, status),
+        "versions": {"delve_advisor": __version__, "torch": torch.__version__},
     }
     if run is not None:
         meta["val_accuracy"] = run.val_accuracy

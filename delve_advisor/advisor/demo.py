@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 
 from delve_advisor.advisor.advise import advise
-from delve_advisor.advisor.report import Report
 from delve_advisor.data import load_data
 from delve_advisor.models import load_model
+from delve_advisor.report.report import Report
 
 __all__ = ["run_demo"]
 

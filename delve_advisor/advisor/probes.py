@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
+from delve_advisor._hooks import Hooks
 from delve_advisor._modules import eval_mode
 from delve_advisor.edits import get_module
 
@@ -31,17 +32,16 @@ def _collect(
     model: nn.Module, layers: Sequence[str], loader: Iterable, device: torch.device, limit: int
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     features: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
-    handles = []
-    for name in layers:
-
-        def hook(module, inputs, output, name=name):
-            out = output[0] if isinstance(output, tuple) else output
-            features[name].append(_pooled(module, out.detach()).float().cpu())
-
-        handles.append(get_module(model, name).register_forward_hook(hook))
     labels: list[torch.Tensor] = []
     seen = 0
-    try:
+    with Hooks() as hooks:
+        for name in layers:
+
+            def hook(module, inputs, output, name=name):
+                out = output[0] if isinstance(output, tuple) else output
+                features[name].append(_pooled(module, out.detach()).float().cpu())
+
+            hooks.forward(get_module(model, name), hook)
         with eval_mode(model), torch.no_grad():
             for x, y in loader:
                 if seen >= limit:
@@ -50,9 +50,6 @@ def _collect(
                 model(x[:take].to(device))
                 labels.append(y[:take].cpu())
                 seen += take
-    finally:
-        for handle in handles:
-            handle.remove()
     return {n: torch.cat(f) for n, f in features.items()}, torch.cat(labels)
 
 
@@ -117,6 +114,14 @@ def probe_accuracy(
 
     Returns:
         Layer -> accuracy in [0, 1] (NaN when a layer produced no usable features).
+
+    Example:
+        >>> from delve_advisor.data import load_data
+        >>> from delve_advisor.testing import matched_cnn
+        >>> data = load_data("synthetic:n=64,size=28,val=32", batch_size=32)
+        >>> scores = probe_accuracy(matched_cnn(3), ["0"], data.train, data.val, 10, steps=5)
+        >>> list(scores), 0.0 <= scores["0"] <= 1.0
+        (['0'], True)
     """
     device = torch.device(device)
     train_f, train_y = _collect(model, layers, train_loader, device, train_samples)

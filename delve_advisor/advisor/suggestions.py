@@ -26,10 +26,10 @@ import networkx as nx
 from torch import nn
 
 from delve_advisor._modules import meta_copy
-from delve_advisor.advisor.report import Prediction, Suggestion
 from delve_advisor.edits import (
     Edit,
     EditResult,
+    Prediction,
     ReplaceLinearInput,
     ReplaceWithIdentity,
     ResizeInput,
@@ -41,6 +41,7 @@ from delve_advisor.edits import (
 )
 from delve_advisor.exceptions import DelveAdvisorError
 from delve_advisor.graph import ReceptiveFieldAnalysis
+from delve_advisor.report.suggestion import Suggestion
 
 __all__ = ["predict", "rf_evidence", "suggest", "weighted_layers"]  # predict: from edits
 
@@ -109,9 +110,9 @@ def rf_evidence(
         if path not in body or path in by_path:
             continue
         if layer.is_spatial:
-            by_path[path] = layer.name in unproductive
+            by_path[path] = layer.node_name in unproductive
         else:
-            by_path[path] = bool(unproductive & nx.ancestors(graph, layer.name))
+            by_path[path] = bool(unproductive & nx.ancestors(graph, layer.node_name))
     return {path: by_path.get(path, False) for path in body}
 
 
@@ -124,7 +125,7 @@ def _downsampling_candidates(
     input, a functional conv gets stride 1 (rewritten on an fx copy). The shortcut strides that
     must change with them are added by :func:`apply_edits` as coupled edits.
     """
-    order = [layer.name for layer in analysis.layers]
+    order = [layer.node_name for layer in analysis.layers]
     first_border = min((order.index(b) for b in border), default=len(order))
     found = []
     for layer in analysis.layers[:first_border]:
@@ -136,14 +137,14 @@ def _downsampling_candidates(
         nd = len(layer.stride)
         edit: Edit
         if path is None:
-            target = layer.name
+            target = layer.node_name
             if layer.kind == "function" and layer.op in _POOLING_FUNCTIONS | {"getitem"}:
                 edit = ReplaceWithIdentity(target)
             elif layer.kind == "function" and layer.op in _CONV_FUNCTIONS:
                 edit = SetStride(target, [1] * nd)
             else:
                 notes.append(
-                    f"{layer.name} ({layer.op}) downsamples before the border but is a "
+                    f"{layer.node_name} ({layer.op}) downsamples before the border but is a "
                     "functional call no edit can change; change its stride in the model's code"
                 )
                 continue

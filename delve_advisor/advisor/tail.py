@@ -36,6 +36,13 @@ class TailThresholds:
             of the reference saturation. 0.5 was calibrated on the runs in ``docs/advisor.md``:
             productive layers sat at 30–90 %, tail layers below half of their median.
         min_tail_length: Tails shorter than this are not reported.
+
+    Example:
+        >>> TailThresholds().saturation_ratio
+        0.5
+        >>> strict = TailThresholds(min_tail_length=2)
+        >>> find_tail(["a", "b"], {"a": False, "b": True}, thresholds=strict).tail
+        []
     """
 
     saturation_ratio: float = 0.5
@@ -62,6 +69,11 @@ class TailAnalysis:
             without saturation data).
         disagreements: Layers with exactly one of the two pieces of evidence.
         notes: Sentences explaining the decision, for the report.
+
+    Example:
+        >>> t = find_tail(["a", "b", "c"], {"a": False, "b": True, "c": True})
+        >>> t.tail, t.evidence["b"]
+        (['b', 'c'], 'receptive_field')
     """
 
     layers: list[str]

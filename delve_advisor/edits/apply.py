@@ -147,9 +147,9 @@ def _coupled_strides(graph: nx.DiGraph, analysis: Any, name: str, index: int) ->
     descendants = nx.descendants(graph, name)
     ancestors = nx.ancestors(graph, name)
     for layer in analysis.layers[index + 1 :]:
-        if layer.name not in descendants or layer.effect != "merge":
+        if layer.node_name not in descendants or layer.effect != "merge":
             continue
-        others = nx.ancestors(graph, layer.name) - ancestors - descendants - {name}
+        others = nx.ancestors(graph, layer.node_name) - ancestors - descendants - {name}
         coupled = [
             other.module_path or other.name
             for other in analysis.layers
@@ -194,7 +194,7 @@ def coupled_strides(model: nn.Module, target: str, input_size: Sequence[int]) ->
     if layer.effect != "window" or not any(s > 1 for s in layer.stride):
         return []
     nd = len(layer.stride)
-    others = _coupled_strides(analysis.graph, analysis, layer.name, index)
+    others = _coupled_strides(analysis.graph, analysis, layer.node_name, index)
     return [SetStride(other, [1] * nd) for other in others if other != target]
 
 

@@ -18,7 +18,9 @@ from delve_advisor.graph.rules import (
     UpsampleOp,
     WindowOp,
     get_rf_rule,
+    list_rf_rules,
     register_rf_rule,
+    unregister_rf_rule,
 )
 
 __all__ = [
@@ -36,6 +38,8 @@ __all__ = [
     "WindowOp",
     "capture_graph",
     "get_rf_rule",
+    "list_rf_rules",
     "receptive_field",
     "register_rf_rule",
+    "unregister_rf_rule",
 ]

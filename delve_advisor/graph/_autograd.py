@@ -14,9 +14,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from delve_advisor._failures import is_input_size_error, name_failing_module
+from delve_advisor._hooks import Hooks
 from delve_advisor.exceptions import GraphCaptureError, InputSizeError
 from delve_advisor.graph import rules as R
-from delve_advisor.graph.capture import CapturedNode
+from delve_advisor.graph.captured import CapturedNode
 from delve_advisor.graph.rules import RuleContext, get_rf_rule
 
 _INPUT = "input"
@@ -184,25 +186,24 @@ def autograd_nodes(
 
         return hook
 
-    handles = []
-    try:
+    with Hooks() as hooks:
         for path, module in model.named_modules():
             if path and is_leaf(module):
-                handles.append(module.register_forward_pre_hook(pre_hook(path)))
-                handles.append(module.register_forward_hook(post_hook(path)))
+                hooks.forward_pre(module, pre_hook(path))
+                hooks.forward(module, post_hook(path))
         try:
             with torch.enable_grad():
                 output = model(x)
         except Exception as exc:
             where = current[-1][0] if current else type(model).__name__
+            if not is_input_size_error(exc):
+                name_failing_module(exc, where, "graph capture")
+                raise
             raise InputSizeError(
                 f"input size {tuple(example.shape[1:])} does not fit the model: the forward pass "
                 f"fails at layer '{where}': {exc}. Use a larger input_size (or check the number "
                 "of channels)."
             ) from exc
-    finally:
-        for handle in handles:
-            handle.remove()
 
     root = _first_tensor(output)
     if root is None or root.grad_fn is None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import fx, nn
 
+from delve_advisor._failures import is_input_size_error, name_failing_module, names_module
 from delve_advisor._modules import device_and_dtype, eval_mode
 from delve_advisor.exceptions import GraphCaptureError, InputSizeError
+from delve_advisor.graph._autograd import autograd_nodes
+from delve_advisor.graph.captured import CapturedGraph, CapturedNode
 from delve_advisor.graph.rules import TensorInfo, get_rf_rule
 
 __all__ = ["CapturedGraph", "CapturedNode", "capture_graph"]
@@ -26,52 +28,6 @@ _log = logging.getLogger(__name__)
 
 FX = "torch.fx"
 AUTOGRAD = "autograd"
-
-
-@dataclass
-class CapturedNode:
-    """One operation of the captured graph.
-
-    Attributes:
-        name: Unique readable name: the module path (``layer2.0.conv1``; ``:k`` for the k-th
-            reuse of a module), or ``<enclosing module>.<op>`` for functional ops.
-        kind: "input", "module", "function" or "method".
-        op: The module's type name or the function's name.
-        target: The module, the function, or ``torch.Tensor.<method>``; for autograd capture of a
-            functional op, the autograd node.
-        module_path: The dotted module path for module calls, else None.
-        inputs: Names of the graph nodes feeding this one (parameters and constants excluded).
-        args: Positional arguments, tensors replaced by :class:`TensorInfo`.
-        kwargs: Keyword arguments, tensors replaced by :class:`TensorInfo`.
-        input_shapes: Output shapes of ``inputs``, in the same order.
-        output_shape: Shape of the output (the first tensor of a tuple output), or None.
-        rule: A rule fixed by the capture itself (autograd capture of functional ops); None means
-            the registered rule for ``target``.
-    """
-
-    name: str
-    kind: str
-    op: str
-    target: Any
-    module_path: str | None
-    inputs: list[str]
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-    input_shapes: list[tuple[int, ...]] = field(default_factory=list)
-    output_shape: tuple[int, ...] | None = None
-    rule: Any = None
-
-
-@dataclass
-class CapturedGraph:
-    """The nodes of a captured model in forward order and how they were captured."""
-
-    nodes: list[CapturedNode]
-    method: str
-    input_shape: tuple[int, ...]
-    notes: list[str] = field(default_factory=list)
-    #: The traced fx graph (fx captures only), reusable to propagate other input shapes.
-    fx_graph: fx.Graph | None = None
 
 
 def _summary(value: Any) -> Any:
@@ -174,8 +130,12 @@ def _fx_capture(
         try:
             value = _run_node(node, env, example, model, modules)
         except Exception as exc:
+            where = name_of(node)
+            if not is_input_size_error(exc):
+                name_failing_module(exc, where, "graph capture")
+                raise
             pending = _pending_node(node, names, summaries, constant, modules)
-            raise _size_error(name_of(node), pending, example.shape, exc) from exc
+            raise _size_error(where, pending, example.shape, exc) from exc
         env[node] = value
         summary = _summary(value)
         summaries[node] = summary
@@ -288,8 +248,6 @@ def _autograd_capture(
     model: nn.Module, example: torch.Tensor, leaf_types: tuple[type, ...]
 ) -> CapturedGraph:
     """Captures the dataflow from the autograd graph of one real forward pass."""
-    from delve_advisor.graph._autograd import autograd_nodes
-
     return CapturedGraph(autograd_nodes(model, example, leaf_types), AUTOGRAD, tuple(example.shape))
 
 
@@ -338,6 +296,11 @@ def capture_graph(
     Raises:
         InputSizeError: The forward pass fails at a layer (the message names it).
         GraphCaptureError: No capture method can record the graph.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+        >>> [(n.name, n.output_shape) for n in capture_graph(net, (1, 8, 8)).nodes]
+        [('input_1', (1, 1, 8, 8)), ('0', (1, 2, 6, 6)), ('1', (1, 2, 6, 6))]
     """
     device, dtype = device_and_dtype(model)
     example = torch.rand((1, *input_size), device=device, dtype=dtype)
@@ -353,6 +316,8 @@ def capture_graph(
             except GraphCaptureError:
                 raise
             except Exception as exc:
+                if names_module(exc) is not None:  # the model itself failed, not the tracer
+                    raise
                 if method == FX:
                     raise GraphCaptureError(f"torch.fx cannot trace the model: {exc}") from exc
                 errors.append(f"torch.fx: {type(exc).__name__}: {exc}")

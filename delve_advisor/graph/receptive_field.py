@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from delve_advisor._deprecation import warn_deprecated
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError, UnknownNameError
 from delve_advisor.graph import rules as R
 from delve_advisor.graph.capture import (
@@ -41,8 +42,10 @@ class LayerReceptiveField:
     """The receptive field of one node of the graph; every tuple has one entry per axis (h, w).
 
     Attributes:
-        name: Node name: the module path (``layer4.1.conv2``), ``path:k`` for the k-th reuse of
-            a module, or ``<enclosing module>.<op>`` for functional ops (``layer1.0.add``).
+        node_name: The graph node's name: the module path (``layer4.1.conv2``), ``path:k`` for
+            the k-th reuse of a module, or ``<enclosing module>.<op>`` for functional ops
+            (``layer1.0.add``). The layer's module, when it is one, is ``module_path``. (Called
+            ``name`` before; ``name`` still reads it, with a DeprecationWarning.)
         op: The module's type name (``Conv2d``) or the function's name (``max_pool2d``).
         kind: "input", "module", "function" or "method".
         module_path: The dotted module path for module calls, else None.
@@ -62,9 +65,15 @@ class LayerReceptiveField:
         is_global: Every output sees the whole input (r = ∞).
         misaligned: A merge whose inputs have different jumps.
         is_spatial: A window or transposed op with kernel > 1 on some axis.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2), nn.Conv2d(2, 2, 3))
+        >>> layer = receptive_field(net, (1, 16, 16)).layer("1")
+        >>> layer.module_path, layer.r_max, layer.jump
+        ('1', (7, 7), (2, 2))
     """
 
-    name: str
+    node_name: str
     op: str
     kind: str
     module_path: str | None
@@ -82,6 +91,12 @@ class LayerReceptiveField:
     is_global: bool = False
     misaligned: bool = False
     is_spatial: bool = False
+
+    @property
+    def name(self) -> str:
+        """Deprecated: the graph node's name, now :attr:`node_name`."""
+        warn_deprecated("LayerReceptiveField.name", "LayerReceptiveField.node_name", stacklevel=3)
+        return self.node_name
 
 
 @dataclass
@@ -122,6 +137,14 @@ class ReceptiveFieldAnalysis:
         capture_method: "torch.fx" or "autograd", the capture that recorded the graph.
         warnings: Assumptions the analysis had to make (unknown modules, unknown shape changes).
         layers: The records, forward order.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2), nn.Conv2d(2, 2, 3))
+        >>> analysis = receptive_field(net, (1, 16, 16))
+        >>> [layer.node_name for layer in analysis.layers]
+        ['input_1', '0', '1']
+        >>> analysis.layer("1").r_max, analysis.unproductive(16)
+        ((7, 7), [])
     """
 
     def __init__(
@@ -139,9 +162,9 @@ class ReceptiveFieldAnalysis:
         self._leaf_modules = leaf_modules
         self._nd = len(input_size) - 1
         self.layers: list[LayerReceptiveField] = self._analyze(captured.nodes)
-        self._by_name = {layer.name: layer for layer in self.layers}
+        self._by_name = {layer.node_name: layer for layer in self.layers}
         self._maps_cache: dict[tuple[int, ...], dict[str, tuple[int, ...] | None]] = {
-            self.input_size[1:]: {layer.name: layer.input_map for layer in self.layers}
+            self.input_size[1:]: {layer.node_name: layer.input_map for layer in self.layers}
         }
         self._graph: networkx.DiGraph | None = None
         self._captured: CapturedGraph | None = captured
@@ -305,7 +328,7 @@ class ReceptiveFieldAnalysis:
     ) -> LayerReceptiveField:
         ones = (1,) * self._nd
         return LayerReceptiveField(
-            name=node.name,
+            node_name=node.name,
             op=node.op,
             kind=node.kind,
             module_path=node.module_path,
@@ -337,7 +360,7 @@ class ReceptiveFieldAnalysis:
             near = difflib.get_close_matches(name, list(self._by_name), n=3)
             raise UnknownNameError(
                 f"no layer {name!r} in the graph; the nearest are {near}; list them with "
-                "[layer.name for layer in analysis.layers]"
+                "[layer.node_name for layer in analysis.layers]"
             )
         return self._by_name[name]
 
@@ -354,9 +377,9 @@ class ReceptiveFieldAnalysis:
 
             graph = nx.DiGraph()
             for layer in self.layers:
-                graph.add_node(layer.name, record=layer, op=layer.op, effect=layer.effect)
+                graph.add_node(layer.node_name, record=layer, op=layer.op, effect=layer.effect)
                 for source in layer.inputs:
-                    graph.add_edge(source, layer.name)
+                    graph.add_edge(source, layer.node_name)
             self._graph = graph
         return self._graph
 
@@ -374,7 +397,7 @@ class ReceptiveFieldAnalysis:
                     for axis, v in zip(axis_names, value, strict=False):
                         row[f"{key}_{axis}"] = v
                 else:
-                    row[key] = value
+                    row["name" if key == "node_name" else key] = value  # column name kept
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -408,7 +431,7 @@ class ReceptiveFieldAnalysis:
             other = ReceptiveFieldAnalysis.__new__(ReceptiveFieldAnalysis)
             other._nd, other.warnings = self._nd, []
             layers = other._analyze(captured.nodes)
-            self._maps_cache[resolution] = {layer.name: layer.input_map for layer in layers}
+            self._maps_cache[resolution] = {layer.node_name: layer.input_map for layer in layers}
         return self._maps_cache[resolution]
 
     def _reshaped(self, size: tuple[int, ...]) -> CapturedGraph | None:
@@ -451,8 +474,8 @@ class ReceptiveFieldAnalysis:
         for layer in self.layers:
             if not layer.is_spatial:
                 continue
-            if any(self._axis_flags(layer, res, maps.get(layer.name))):
-                out.append(layer.name)
+            if any(self._axis_flags(layer, res, maps.get(layer.node_name))):
+                out.append(layer.node_name)
         return out
 
     def unproductive(self, resolution: int | Sequence[int] | None = None) -> list[str]:
@@ -492,9 +515,9 @@ class ReceptiveFieldAnalysis:
         border = []
         for layer in self.layers:
             after_bad = any(tainted[p] or p in bad for p in layer.inputs)
-            tainted[layer.name] = after_bad
-            if layer.name in bad and not after_bad:
-                border.append(layer.name)
+            tainted[layer.node_name] = after_bad
+            if layer.node_name in bad and not after_bad:
+                border.append(layer.node_name)
         return border
 
     def _axis_ok(self, axis: int, size: int) -> bool:
@@ -514,7 +537,7 @@ class ReceptiveFieldAnalysis:
         except InputSizeError:
             return False
         for layer in self.spatial_layers:
-            m = maps.get(layer.name)
+            m = maps.get(layer.node_name)
             if layer.kernel[axis] > 1 and m is not None and m[axis] <= layer.kernel[axis]:
                 return False
         return True
@@ -576,9 +599,9 @@ class ReceptiveFieldAnalysis:
         Returns:
             The matplotlib figure.
         """
-        from delve_advisor.graph.plot import plot_receptive_field
+        from delve_advisor.graph.plot import plot_analysis
 
-        return plot_receptive_field(self, self._resolution(resolution), path)
+        return plot_analysis(self, self._resolution(resolution), path)
 
     def draw(self, path: str | None = None) -> Any:
         """Draws the graph: a graphviz ``Digraph`` if graphviz is installed, else a figure.

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from delve_advisor._registry import TypeRegistry
+from delve_advisor._registry import TypeRegistry, register_or_decorate
 from delve_advisor.exceptions import InvalidArgumentError
 
 __all__ = [
@@ -32,7 +32,9 @@ __all__ = [
     "UpsampleOp",
     "WindowOp",
     "get_rf_rule",
+    "list_rf_rules",
     "register_rf_rule",
+    "unregister_rf_rule",
 ]
 
 _IntOrTuple = Union[int, Sequence[int]]  # noqa: UP007
@@ -60,6 +62,12 @@ class WindowOp:
         kernel: Kernel size, one int for every axis or one per axis (h, w).
         stride: Stride, int or per axis.
         dilation: Dilation, int or per axis.
+
+    Example:
+        >>> from delve_advisor.graph import receptive_field
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, dilation=4))
+        >>> receptive_field(net, (1, 16, 16)).layer("0").r_max  # r = 1 + 4 * (3 - 1)
+        (9, 9)
     """
 
     kernel: _IntOrTuple
@@ -77,6 +85,11 @@ class TransposedOp:
         kernel: Kernel size, int or per axis.
         stride: Stride (the upsampling factor), int or per axis.
         dilation: Dilation, int or per axis.
+
+    Example:
+        >>> op = TransposedOp(kernel=4, stride=2)
+        >>> op.kernel, op.stride
+        (4, 2)
     """
 
     kernel: _IntOrTuple
@@ -92,6 +105,10 @@ class UpsampleOp:
         scale: Upsampling factor, a number or one per axis (may be fractional).
         extra: Input pixels each output reads beyond one: 0 for nearest, 1 for (bi)linear,
             3 for bicubic.
+
+    Example:
+        >>> UpsampleOp(scale=2, extra=1).extra  # bilinear reads one pixel more
+        1
     """
 
     scale: float | Sequence[float]
@@ -100,7 +117,14 @@ class UpsampleOp:
 
 @dataclass(frozen=True)
 class GlobalOp:
-    """Every output sees the whole input (global pooling, attention, flatten→linear): r = ∞."""
+    """Every output sees the whole input (global pooling, attention, flatten→linear): r = ∞.
+
+    Example:
+        >>> from delve_advisor.graph import receptive_field
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.AdaptiveAvgPool2d(1))
+        >>> receptive_field(net, (1, 16, 16)).layer("1").is_global
+        True
+    """
 
 
 @dataclass(frozen=True)
@@ -110,6 +134,10 @@ class PointwiseOp:
     Args:
         axes: The tensor dimensions that hold the spatial axes after the op (h, w order), when
             the op moves them (a permute); None keeps the input's layout.
+
+    Example:
+        >>> get_rf_rule(torch.nn.ReLU) == PointwiseOp()
+        True
     """
 
     axes: tuple[int, ...] | None = None
@@ -122,6 +150,10 @@ class MergeOp:
     Args:
         gate: True for a multiplicative gate (``x * sigmoid(g)``): inputs that are global and
             broadcast over space (a squeeze-excitation gate) do not change the result.
+
+    Example:
+        >>> get_rf_rule(torch.add)
+        MergeOp(gate=False)
     """
 
     gate: bool = False
@@ -133,7 +165,12 @@ _OP_TYPES = (WindowOp, TransposedOp, UpsampleOp, GlobalOp, PointwiseOp, MergeOp)
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """Shape and dtype of a tensor argument, as seen by a rule."""
+    """Shape and dtype of a tensor argument, as seen by a rule.
+
+    Example:
+        >>> TensorInfo(shape=(1, 3, 8, 8), dtype=torch.float32).shape
+        (1, 3, 8, 8)
+    """
 
     shape: tuple[int, ...]
     dtype: torch.dtype | None = None
@@ -151,6 +188,11 @@ class RuleContext:
         output_shape: Shape of the (first) output tensor, or None.
         axes: The dimensions holding the spatial axes in the first spatial input, or None.
         nd: Number of spatial axes of the model input.
+
+    Example:
+        >>> ctx = RuleContext(target=torch.nn.MaxPool2d(2), input_shapes=[(1, 3, 8, 8)])
+        >>> WindowOp(kernel=ctx.target.kernel_size, stride=ctx.target.stride).stride
+        2
     """
 
     target: Any
@@ -188,10 +230,21 @@ class RuleContext:
 
 Rule = Union[RFOp, Callable[[RuleContext], RFOp]]  # noqa: UP007
 
-_RULES: TypeRegistry[Rule] = TypeRegistry("receptive-field rule")
+_RULES: TypeRegistry[Rule] = TypeRegistry("receptive-field rule", list_hint="list_rf_rules()")
 
 
-def register_rf_rule(type_or_function: Any, rule: Rule, override: bool = False) -> None:
+def _check_rule(rule: Any) -> Rule:
+    if not isinstance(rule, _OP_TYPES) and not callable(rule):
+        raise InvalidArgumentError(
+            f"rule must be an op (WindowOp, TransposedOp, UpsampleOp, GlobalOp, PointwiseOp, "
+            f"MergeOp) or a callable returning one; got {type(rule).__name__}"
+        )
+    return rule
+
+
+def register_rf_rule(
+    type_or_function: Any, rule: Rule | None = None, *, override: bool = False
+) -> Any:
     """Registers what a module type or a function does to the receptive field.
 
     Args:
@@ -199,8 +252,12 @@ def register_rf_rule(type_or_function: Any, rule: Rule, override: bool = False) 
             called in ``forward`` (``torch.roll``, ``F.pixel_shuffle``; tensor methods as
             ``torch.Tensor.<name>``). A registered module type is kept as one node in the graph.
         rule: An op description (``WindowOp(kernel=3, stride=2)``, ``GlobalOp()``, …) used for
-            every call, or a callable taking a :class:`RuleContext` and returning one.
+            every call, or a callable taking a :class:`RuleContext` and returning one; omit it
+            to get a decorator for such a callable.
         override: Replace an existing rule for the same key instead of raising.
+
+    Returns:
+        ``rule``, or a decorator that registers and returns the function it decorates.
 
     Raises:
         InvalidArgumentError: ``rule`` is neither an op description nor callable.
@@ -211,19 +268,55 @@ def register_rf_rule(type_or_function: Any, rule: Rule, override: bool = False) 
         >>> class Blur(torch.nn.Module):
         ...     def forward(self, x):
         ...         return x
-        >>> register_rf_rule(Blur, WindowOp(kernel=5))
-        >>> _RULES.unregister(Blur)
+        >>> _ = register_rf_rule(Blur, WindowOp(kernel=5))
+        >>> unregister_rf_rule(Blur)
+        >>> @register_rf_rule(Blur)
+        ... def blur_rule(ctx):
+        ...     return WindowOp(kernel=5)
+        >>> get_rf_rule(Blur) is blur_rule
+        True
+        >>> unregister_rf_rule(Blur)
     """
-    if not isinstance(rule, _OP_TYPES) and not callable(rule):
-        raise InvalidArgumentError(
-            f"rule must be an op (WindowOp, TransposedOp, UpsampleOp, GlobalOp, PointwiseOp, "
-            f"MergeOp) or a callable returning one; got {type(rule).__name__}"
-        )
-    _RULES.register(type_or_function, rule, override=override)
+    return register_or_decorate(
+        _RULES, type_or_function, rule, override=override, check=_check_rule
+    )
+
+
+def unregister_rf_rule(type_or_function: Any) -> None:
+    """Removes the rule registered for exactly ``type_or_function``.
+
+    Raises:
+        UnknownNameError: Nothing is registered for that key; the message lists the keys.
+
+    Example:
+        >>> class Shift(torch.nn.Module):
+        ...     def forward(self, x):
+        ...         return x
+        >>> _ = register_rf_rule(Shift, PointwiseOp())
+        >>> unregister_rf_rule(Shift)
+        >>> get_rf_rule(Shift) is None
+        True
+    """
+    _RULES.unregister(type_or_function)
+
+
+def list_rf_rules() -> list[str]:
+    """The module types and functions that have a receptive-field rule, named and sorted.
+
+    Example:
+        >>> "torch.nn.modules.conv._ConvNd" in list_rf_rules()
+        True
+    """
+    return _RULES.names()
 
 
 def get_rf_rule(type_or_function: Any) -> Rule | None:
-    """Returns the rule registered for a module type (along its MRO) or a function, or None."""
+    """Returns the rule registered for a module type (along its MRO) or a function, or None.
+
+    Example:
+        >>> get_rf_rule(torch.nn.ReLU)
+        PointwiseOp(axes=None)
+    """
     return _RULES.lookup(type_or_function)
 
 

@@ -1,5 +1,6 @@
 """Saturation: online covariance of layer activations, its spectrum, and the tracker."""
 
+from delve_advisor._deprecation import deprecated_attributes
 from delve_advisor.saturation.covariance import CovarianceAccumulator
 from delve_advisor.saturation.handlers import (
     CONV_METHODS,
@@ -12,6 +13,7 @@ from delve_advisor.saturation.handlers import (
     get_layer_handler,
     list_layer_handlers,
     register_layer_handler,
+    unregister_layer_handler,
 )
 from delve_advisor.saturation.result import EpochResult, LayerSaturation
 from delve_advisor.saturation.spectrum import (
@@ -22,27 +24,28 @@ from delve_advisor.saturation.spectrum import (
 )
 from delve_advisor.saturation.tracker import VALID_STATS, CheckLayerSat, SaturationTracker
 from delve_advisor.saturation.writers import (
-    AbstractWriter,
-    CompositeWriter,
-    CSVWriter,
-    NPYWriter,
-    PlotWriter,
-    PrintWriter,
-    TensorBoardWriter,
-    list_writers,
+    DEPRECATED_NAMES,
+    CompositeOutput,
+    CSVOutput,
+    NPYOutput,
+    PlotOutput,
+    PrintOutput,
+    TensorBoardOutput,
+    TrackerOutput,
+    list_tracker_outputs,
     load_npy_covariances,
     recompute_saturation,
-    register_writer,
+    register_tracker_output,
+    unregister_tracker_output,
 )
 
 __all__ = [
     "CONV_METHODS",
     "TIMESERIES_METHODS",
     "VALID_STATS",
-    "AbstractWriter",
-    "CSVWriter",
+    "CSVOutput",
     "CheckLayerSat",
-    "CompositeWriter",
+    "CompositeOutput",
     "ConvHandler",
     "CovarianceAccumulator",
     "EpochResult",
@@ -50,21 +53,26 @@ __all__ = [
     "LayerHandler",
     "LayerSaturation",
     "LinearHandler",
-    "NPYWriter",
-    "PlotWriter",
-    "PrintWriter",
+    "NPYOutput",
+    "PlotOutput",
+    "PrintOutput",
     "RecurrentHandler",
     "SaturationTracker",
     "Spectrum",
-    "TensorBoardWriter",
+    "TensorBoardOutput",
+    "TrackerOutput",
     "compute_spectrum",
     "get_layer_handler",
     "intrinsic_dimension",
     "list_layer_handlers",
-    "list_writers",
+    "list_tracker_outputs",
     "load_npy_covariances",
     "recompute_saturation",
     "register_layer_handler",
-    "register_writer",
+    "register_tracker_output",
     "saturation",
+    "unregister_layer_handler",
+    "unregister_tracker_output",
 ]
+
+__getattr__ = deprecated_attributes(__name__, DEPRECATED_NAMES)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from delve_advisor._registry import TypeRegistry
+from delve_advisor._registry import TypeRegistry, register_or_decorate
 from delve_advisor.exceptions import InvalidArgumentError, UnknownNameError, UnsupportedLayerError
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "get_layer_handler",
     "list_layer_handlers",
     "register_layer_handler",
+    "unregister_layer_handler",
 ]
 
 CONV_METHODS = ("channelwise", "mean", "max", "median", "flatten")
@@ -55,6 +56,10 @@ class HandlerConfig:
         interpolation_downsampling: Target spatial side for the interpolation.
         spatial_samples: For ``channelwise``, at most this many random spatial positions per
             batch (the same positions for every sample); ``None`` keeps all.
+
+    Example:
+        >>> HandlerConfig().conv_method
+        'channelwise'
     """
 
     conv_method: str = "channelwise"
@@ -100,6 +105,12 @@ class LayerHandler(ABC):
     Subclass it and register the subclass for your module type with
     :func:`register_layer_handler`. ``to_rows`` runs inside a forward hook under
     ``torch.no_grad()``; it must not modify ``output`` in place.
+
+    Example:
+        >>> conv = nn.Conv2d(1, 4, 3)
+        >>> rows = get_layer_handler(conv).to_rows(conv, torch.zeros(2, 4, 5, 5), HandlerConfig())
+        >>> tuple(rows.shape)  # (..., features): every leading index is a row, N * H * W of them
+        (2, 25, 4)
     """
 
     #: Whether the tracker's ``include_conv=False`` excludes this handler's layers.
@@ -111,14 +122,27 @@ class LayerHandler(ABC):
 
 
 class LinearHandler(LayerHandler):
-    """Linear layers: each leading index (batch, tokens, ...) is a row; out_features columns."""
+    """Linear layers: each leading index (batch, tokens, ...) is a row; out_features columns.
+
+    Example:
+        >>> linear = nn.Linear(3, 6)
+        >>> tuple(LinearHandler().to_rows(linear, torch.zeros(2, 7, 6), HandlerConfig()).shape)
+        (2, 7, 6)
+    """
 
     def to_rows(self, module: nn.Module, output: Any, config: HandlerConfig) -> torch.Tensor:
         return output
 
 
 class ConvHandler(LayerHandler):
-    """Conv (and transposed conv) layers of any spatial rank, reduced by ``conv_method``."""
+    """Conv (and transposed conv) layers of any spatial rank, reduced by ``conv_method``.
+
+    Example:
+        >>> conv = nn.Conv2d(1, 4, 3)
+        >>> config = HandlerConfig(conv_method="mean")
+        >>> tuple(ConvHandler().to_rows(conv, torch.zeros(2, 4, 5, 5), config).shape)
+        (2, 4)
+    """
 
     is_conv = True
 
@@ -158,6 +182,12 @@ class RecurrentHandler(LayerHandler):
 
     ``last_timestep`` gives one row per sequence (for packed sequences, each sequence's own last
     step); ``timestepwise`` gives one row per sequence and time step.
+
+    Example:
+        >>> lstm = nn.LSTM(3, 5, batch_first=True)
+        >>> output = lstm(torch.zeros(2, 7, 3))
+        >>> tuple(RecurrentHandler().to_rows(lstm, output, HandlerConfig()).shape)  # last timestep
+        (2, 5)
     """
 
     def to_rows(self, module: nn.Module, output: Any, config: HandlerConfig) -> torch.Tensor:
@@ -183,41 +213,97 @@ class RecurrentHandler(LayerHandler):
         return sequence[:, -1, :]
 
 
-_HANDLERS: TypeRegistry[LayerHandler] = TypeRegistry("layer handler")
+_HANDLERS: TypeRegistry[LayerHandler] = TypeRegistry(
+    "layer handler", list_hint="list_layer_handlers()"
+)
+
+
+def _check_handler(handler: Any) -> LayerHandler:
+    if isinstance(handler, type) and issubclass(handler, LayerHandler):
+        handler = handler()  # used as a class decorator: register an instance
+    if not isinstance(handler, LayerHandler):
+        raise UnsupportedLayerError(
+            f"handler must be a LayerHandler instance, got {type(handler).__name__}"
+        )
+    return handler
 
 
 def register_layer_handler(
-    module_type: type[nn.Module], handler: LayerHandler, *, override: bool = False
-) -> None:
+    module_type: type[nn.Module], handler: LayerHandler | None = None, *, override: bool = False
+) -> Any:
     """Registers how outputs of ``module_type`` (and its subclasses) become rows x features.
+
+    Used directly (``register_layer_handler(MyLayer, MyHandler())``) or as a class decorator on
+    the handler class (``@register_layer_handler(MyLayer)``, which registers an instance).
 
     Args:
         module_type: A subclass of ``torch.nn.Module``.
-        handler: An instance of a :class:`LayerHandler` subclass.
+        handler: An instance of a :class:`LayerHandler` subclass; omit it to get a decorator.
         override: Replace an existing registration for exactly this type.
+
+    Returns:
+        ``handler``, or a decorator that registers and returns what it decorates.
 
     Raises:
         DuplicateRegistrationError: ``module_type`` has a handler and ``override`` is False.
         UnsupportedLayerError: ``module_type`` is not a module type or ``handler`` not a handler.
+
+    Example:
+        >>> class Gate(nn.Linear):
+        ...     pass
+        >>> get_layer_handler(Gate(2, 2)).__class__.__name__  # inherited from nn.Linear
+        'LinearHandler'
+        >>> @register_layer_handler(Gate)
+        ... class GateHandler(LinearHandler):
+        ...     pass
+        >>> get_layer_handler(Gate(2, 2)).__class__.__name__
+        'GateHandler'
+        >>> unregister_layer_handler(Gate)
     """
     if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
         raise UnsupportedLayerError(
             f"module_type must be a torch.nn.Module subclass, got {module_type!r}"
         )
-    if not isinstance(handler, LayerHandler):
-        raise UnsupportedLayerError(
-            f"handler must be a LayerHandler instance, got {type(handler).__name__}"
-        )
-    _HANDLERS.register(module_type, handler, override=override)
+    return register_or_decorate(
+        _HANDLERS, module_type, handler, override=override, check=_check_handler
+    )
+
+
+def unregister_layer_handler(module_type: type[nn.Module]) -> None:
+    """Removes the handler registered for exactly ``module_type``.
+
+    Raises:
+        UnknownNameError: ``module_type`` has no handler of its own; the message lists the
+            registered types.
+
+    Example:
+        >>> class Gate(nn.Linear):
+        ...     pass
+        >>> _ = register_layer_handler(Gate, ConvHandler())
+        >>> unregister_layer_handler(Gate)
+        >>> type(get_layer_handler(Gate(2, 2))).__name__  # nn.Linear's handler again
+        'LinearHandler'
+    """
+    _HANDLERS.unregister(module_type)
 
 
 def get_layer_handler(module: nn.Module) -> LayerHandler | None:
-    """Returns the handler for ``module``'s type (nearest along the MRO), or ``None``."""
+    """Returns the handler for ``module``'s type (nearest along the MRO), or ``None``.
+
+    Example:
+        >>> type(get_layer_handler(nn.Conv2d(1, 1, 3))).__name__
+        'ConvHandler'
+    """
     return _HANDLERS.lookup(type(module))
 
 
 def list_layer_handlers() -> list[str]:
-    """Names of the module types that have a handler."""
+    """Names of the module types that have a handler.
+
+    Example:
+        >>> "torch.nn.modules.linear.Linear" in list_layer_handlers()
+        True
+    """
     return _HANDLERS.names()
 
 

@@ -10,9 +10,12 @@ import numpy as np
 
 from delve_advisor.saturation.spectrum import STAT_NAMES
 
-__all__ = ["MODES", "EpochResult", "LayerSaturation", "column_name"]
+__all__ = ["HISTORY_COLUMNS", "MODES", "EpochResult", "LayerSaturation", "column_name"]
 
 MODES = ("train", "eval")
+#: The columns of a saturation history in long format: one row per epoch, mode, layer and
+#: statistic. The tracker's history adds a ``status`` column; a report's history has these.
+HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "mode", "layer", "stat", "value")
 
 
 def column_name(mode: str, stat: str, layer: str) -> str:
@@ -33,6 +36,17 @@ class LayerSaturation:
         num_features: Feature-space dimension d (0 when unknown).
         stats: Statistic name -> value (scalars, or arrays for ``cov`` and ``embed``).
         eigenvalues: The spectrum (descending), or ``None`` when not computed.
+
+    Example:
+        >>> import torch
+        >>> from delve_advisor.saturation import SaturationTracker
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+        >>> with SaturationTracker("unused", save_to=[], modules=net) as tracker:
+        ...     _ = net(torch.randn(8, 3))
+        ...     _ = tracker.add_saturations()
+        >>> record = tracker.last_result.records[("train", "0")]
+        >>> record.status, record.num_rows, record.num_features
+        ('ok', 8, 2)
     """
 
     layer: str
@@ -59,6 +73,16 @@ class EpochResult:
         records: ``(mode, layer)`` -> :class:`LayerSaturation`.
         values: delve-compatible flat dict (``"train-saturation_<layer>"`` -> value).
         averages: Mode -> average saturation over layers with data (when requested).
+
+    Example:
+        >>> import torch
+        >>> from delve_advisor.saturation import SaturationTracker
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+        >>> with SaturationTracker("unused", save_to=[], modules=net) as tracker:
+        ...     _ = net(torch.randn(8, 3))
+        ...     _ = tracker.add_saturations()
+        >>> tracker.last_result.epoch, tracker.last_result.layers
+        (0, ['0'])
     """
 
     epoch: int

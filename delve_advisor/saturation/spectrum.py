@@ -91,6 +91,11 @@ class Spectrum:
     Attributes:
         eigenvalues: float64 eigenvalues, descending, negatives clamped to 0.
         diagonal_trace: Sum of the covariance's diagonal (before any clamping).
+
+    Example:
+        >>> spectrum = compute_spectrum(torch.diag(torch.tensor([4.0, 1.0, 0.0])))
+        >>> spectrum.eigenvalues.tolist(), spectrum.idim(0.8), spectrum.lsat(0.8)
+        ([4.0, 1.0, 0.0], 1, 0.3333333333333333)
     """
 
     eigenvalues: np.ndarray
@@ -143,6 +148,10 @@ def compute_spectrum(covariance: torch.Tensor | np.ndarray) -> Spectrum:
 
     Raises:
         InvalidArgumentError: The matrix is not square or not finite.
+
+    Example:
+        >>> compute_spectrum(torch.eye(2)).eigenvalues.tolist()
+        [1.0, 1.0]
     """
     cov = torch.as_tensor(covariance, dtype=torch.float64)
     if cov.dim() != 2 or cov.shape[0] != cov.shape[1]:

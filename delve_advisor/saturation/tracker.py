@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from delve_advisor._hooks import Hooks
 from delve_advisor.exceptions import (
     InvalidArgumentError,
     NonFiniteActivationWarning,
@@ -28,9 +29,15 @@ from delve_advisor.saturation.handlers import (
     get_layer_handler,
     list_layer_handlers,
 )
-from delve_advisor.saturation.result import MODES, EpochResult, LayerSaturation, column_name
+from delve_advisor.saturation.result import (
+    HISTORY_COLUMNS,
+    MODES,
+    EpochResult,
+    LayerSaturation,
+    column_name,
+)
 from delve_advisor.saturation.spectrum import compute_spectrum
-from delve_advisor.saturation.writers import AbstractWriter, create_writer
+from delve_advisor.saturation.writers import TrackerOutput, create_tracker_output
 
 __all__ = ["CheckLayerSat", "SaturationTracker"]
 
@@ -38,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 VALID_STATS = ("idim", "lsat", "cov", "det", "logdet", "trc", "dtrc", "embed")
 MODE_SUFFIXES = {"train": ("train",), "eval": ("eval",)}  # "<stat>_<suffix>" -> modes
-HISTORY_COLUMNS = ["epoch", "mode", "layer", "stat", "value", "status"]
+_TRACKER_HISTORY_COLUMNS = [*HISTORY_COLUMNS, "status"]  # the one history layout, plus status
 _EMBED_ROWS = 1000  # rows kept per layer and mode for the 2-D embedding
 
 
@@ -177,7 +184,7 @@ class SaturationTracker:
     Args:
         savefile: Output folder for the writers (created when a writer writes).
         save_to: Writer name(s) (``"csv"``, ``"npy"``, ``"plot"``, ``"tensorboard"``, ``"print"``,
-            delve's ``"csvplot"``), :class:`AbstractWriter` instances, or a list of these.
+            delve's ``"csvplot"``), :class:`TrackerOutput` instances, or a list of these.
         modules: The model (or a list / dict of modules) whose supported layers are tracked.
             Layers are named by their qualified module name (``layer1.0.conv1``); layers given
             as a list by their name in the model that holds them all, when the calling code
@@ -227,7 +234,7 @@ class SaturationTracker:
     def __init__(
         self,
         savefile: str | Path = "runs/saturation",
-        save_to: str | AbstractWriter | list[str | AbstractWriter] | None = "csv",
+        save_to: str | TrackerOutput | list[str | TrackerOutput] | None = "csv",
         modules: nn.Module | list[nn.Module] | dict[str, nn.Module] | None = None,
         layer_filter: Callable[[dict[str, nn.Module]], dict[str, nn.Module]] | None = None,
         writer_args: dict[str, Any] | None = None,
@@ -310,12 +317,12 @@ class SaturationTracker:
         self._records: list[dict[str, Any]] = []
         self.last_result: EpochResult | None = None
         self._recording = True
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        self.writer = create_writer([] if nosave else save_to, self.savefile, writer_args)
+        self._hooks = Hooks()  # kept across calls until close()
+        self.writer = create_tracker_output([] if nosave else save_to, self.savefile, writer_args)
         if self.initial_epoch > 0 and not nosave:
             self.writer.resume(self.initial_epoch)
         for name, module in candidates.items():
-            self._handles.append(module.register_forward_hook(self._make_hook(name)))
+            self._hooks.forward(module, self._make_hook(name))
 
     # ------------------------------------------------------------------ recording
     @property
@@ -548,7 +555,7 @@ class SaturationTracker:
 
         User scalars from :meth:`add_scalar` have empty ``mode`` and ``layer``.
         """
-        return pd.DataFrame(self._records, columns=HISTORY_COLUMNS)
+        return pd.DataFrame(self._records, columns=_TRACKER_HISTORY_COLUMNS)
 
     def save(self) -> None:
         """Flushes the writers."""
@@ -558,9 +565,7 @@ class SaturationTracker:
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
         """Removes every hook from the model and closes the writers. Safe to call twice."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        self._hooks.remove()
         if not self.nosave:
             self.writer.close()
 

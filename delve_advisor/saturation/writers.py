@@ -1,8 +1,11 @@
-"""Writers: where a tracker's per-epoch statistics go (CSV, npy, plots, TensorBoard, a stream).
+"""Tracker outputs: where a tracker's per-epoch statistics go (CSV, npy, plots, TensorBoard, a
+stream).
 
-Writers are registered by name (``"csv"``) so that trackers can be configured with strings, and
-users add their own by subclassing :class:`AbstractWriter` and, optionally, calling
-:func:`register_writer`.
+Outputs are registered by name (``"csv"``), the names a tracker's ``save_to`` takes (delve's
+names, ``"csvplot"`` included), and users add their own by subclassing :class:`TrackerOutput`
+and, optionally, calling :func:`register_tracker_output`. The classes were called writers
+before; ``AbstractWriter``, ``CSVWriter``, …, ``register_writer`` and ``list_writers`` remain as
+deprecated aliases.
 """
 
 from __future__ import annotations
@@ -18,34 +21,52 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from delve_advisor._registry import TypeRegistry
+from delve_advisor._deprecation import deprecated_attributes, deprecated_function
+from delve_advisor._registry import TypeRegistry, register_or_decorate
 from delve_advisor.exceptions import DelveAdvisorError, InvalidArgumentError, UnknownNameError
 from delve_advisor.saturation.result import MODES, EpochResult
 from delve_advisor.saturation.spectrum import compute_spectrum
 
 __all__ = [
-    "AbstractWriter",
-    "CSVWriter",
-    "CompositeWriter",
-    "NPYWriter",
-    "PlotWriter",
-    "PrintWriter",
-    "TensorBoardWriter",
-    "create_writer",
-    "list_writers",
+    "CSVOutput",
+    "CompositeOutput",
+    "NPYOutput",
+    "PlotOutput",
+    "PrintOutput",
+    "TensorBoardOutput",
+    "TrackerOutput",
+    "create_tracker_output",
+    "list_tracker_outputs",
     "load_npy_covariances",
     "recompute_saturation",
-    "register_writer",
+    "register_tracker_output",
+    "unregister_tracker_output",
 ]
 
 logger = logging.getLogger(__name__)
 
 
-class AbstractWriter(ABC):
+class TrackerOutput(ABC):
     """Receives a tracker's results once per epoch and user scalars at any time.
 
     Args:
         savepath: The tracker's output folder; a writer puts its files inside it.
+
+    Example:
+        >>> import torch
+        >>> from delve_advisor.saturation import SaturationTracker
+        >>> class Epochs(TrackerOutput):
+        ...     def __init__(self, savepath=".", **kwargs):
+        ...         super().__init__(savepath)
+        ...         self.seen = []
+        ...     def write(self, result):
+        ...         self.seen.append(result.epoch)
+        >>> net, out = torch.nn.Sequential(torch.nn.Linear(3, 2)), Epochs()
+        >>> with SaturationTracker("unused", save_to=out, modules=net) as tracker:
+        ...     _ = net(torch.randn(8, 3))
+        ...     _ = tracker.add_saturations()
+        >>> out.seen
+        [0]
     """
 
     #: Whether this writer needs the full covariance matrices in the results.
@@ -72,10 +93,17 @@ class AbstractWriter(ABC):
         self.save()
 
 
-class CompositeWriter(AbstractWriter):
-    """Forwards every call to several writers."""
+class CompositeOutput(TrackerOutput):
+    """Forwards every call to several writers.
 
-    def __init__(self, writers: list[AbstractWriter]) -> None:
+    Example:
+        >>> both = CompositeOutput([PrintOutput(), PrintOutput()])
+        >>> both.add_scalar("loss", 0.5, epoch=1)
+        epoch 1 loss=0.5
+        epoch 1 loss=0.5
+    """
+
+    def __init__(self, writers: list[TrackerOutput]) -> None:
         super().__init__()
         self.writers = list(writers)
         self.wants_covariance = any(w.wants_covariance for w in self.writers)
@@ -101,11 +129,23 @@ class CompositeWriter(AbstractWriter):
             w.close()
 
 
-class CSVWriter(AbstractWriter):
+class CSVOutput(TrackerOutput):
     """One wide CSV file, ``<savepath>/saturation.csv``: a row per epoch, a column per value.
 
     Columns are delve's (``train-saturation_layer1.0.conv1``), separated by ``;`` as delve does,
     with the epoch as index. Columns that appear in later epochs are filled with NaN before.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from pathlib import Path
+        >>> from delve_advisor.saturation import SaturationTracker
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     with SaturationTracker(tmp, save_to="csv", modules=net) as tracker:
+        ...         _ = net(torch.randn(8, 3))
+        ...         _ = tracker.add_saturations()
+        ...     sorted(p.name for p in Path(tmp).iterdir())
+        ['saturation.csv']
     """
 
     filename = "saturation.csv"
@@ -149,11 +189,22 @@ class CSVWriter(AbstractWriter):
 _EPOCH_FILE = re.compile(r"_epoch(\d+)\.npy$")
 
 
-class NPYWriter(AbstractWriter):
+class NPYOutput(TrackerOutput):
     """A folder per value under ``<savepath>/npy/`` holding ``<key>_epoch<E>.npy`` files.
 
     This writer keeps the full covariance matrices (``train-covariance-matrix_<layer>``),
     from which :func:`recompute_saturation` gives idim and saturation at any other threshold.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from delve_advisor.saturation import SaturationTracker
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     with SaturationTracker(tmp, save_to="npy", modules=net, stats=["lsat"]) as tracker:
+        ...         _ = net(torch.randn(8, 3))
+        ...         _ = tracker.add_saturations()
+        ...     sorted(load_npy_covariances(tmp))
+        [('train', '0', 0)]
     """
 
     wants_covariance = True
@@ -192,10 +243,16 @@ class NPYWriter(AbstractWriter):
 
 
 def load_npy_covariances(savepath: str | Path) -> dict[tuple[str, str, int], np.ndarray]:
-    """Loads every covariance an :class:`NPYWriter` saved under ``savepath``.
+    """Loads every covariance an :class:`NPYOutput` saved under ``savepath``.
 
     Returns:
         ``(mode, layer, epoch)`` -> covariance matrix.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     load_npy_covariances(tmp)  # nothing saved yet
+        {}
     """
     root = Path(savepath) / "npy"
     found: dict[tuple[str, str, int], np.ndarray] = {}
@@ -213,7 +270,7 @@ def recompute_saturation(
     """Recomputes idim and saturation from a saved covariance at a new threshold.
 
     Args:
-        covariance: A covariance matrix, or the path of a ``.npy`` file an NPYWriter saved.
+        covariance: A covariance matrix, or the path of a ``.npy`` file an NPYOutput saved.
         threshold: The share of variance to explain, in (0, 1].
 
     Returns:
@@ -231,11 +288,15 @@ def recompute_saturation(
     return {"idim": spectrum.idim(threshold), "lsat": spectrum.lsat(threshold)}
 
 
-class PlotWriter(AbstractWriter):
+class PlotOutput(TrackerOutput):
     """A PNG per epoch, ``<savepath>/plots/saturation_epoch<E>.png``: saturation per layer.
 
     Layers are in forward order; train and eval side by side; dead layers and layers with no data
     are labelled instead of being drawn as 0 %.
+
+    Example:
+        >>> "plot" in list_tracker_outputs()  # save_to="plot" makes a PlotOutput
+        True
     """
 
     def __init__(self, savepath: str | Path = ".", dpi: int = 100, **kwargs: Any) -> None:
@@ -287,10 +348,14 @@ class PlotWriter(AbstractWriter):
         fig.savefig(self.path_for(result.epoch), dpi=self.dpi)
 
 
-class TensorBoardWriter(AbstractWriter):
+class TensorBoardOutput(TrackerOutput):
     """Scalars to TensorBoard under ``<savepath>/tensorboard``, with ``global_step`` = epoch.
 
     Needs the ``tensorboard`` package (``pip install 'delve-advisor[tensorboard]'``).
+
+    Example:
+        >>> "tensorboard" in list_tracker_outputs()  # save_to="tensorboard" makes one
+        True
     """
 
     def __init__(self, savepath: str | Path = ".", **kwargs: Any) -> None:
@@ -334,8 +399,13 @@ class TensorBoardWriter(AbstractWriter):
             self._writer = None
 
 
-class PrintWriter(AbstractWriter):
-    """Writes each epoch's values as text lines to a stream (standard output by default)."""
+class PrintOutput(TrackerOutput):
+    """Writes each epoch's values as text lines to a stream (standard output by default).
+
+    Example:
+        >>> PrintOutput().add_scalar("accuracy", 0.875, epoch=2)
+        epoch 2 accuracy=0.875
+    """
 
     def __init__(
         self, savepath: str | Path = ".", stream: TextIO | None = None, **kwargs: Any
@@ -360,31 +430,84 @@ class PrintWriter(AbstractWriter):
         self._emit(f"epoch {epoch} {name}={value:.6g}")
 
 
-_WRITERS: TypeRegistry[type[AbstractWriter] | tuple[str, ...]] = TypeRegistry("writer")
+_OUTPUTS: TypeRegistry[type[TrackerOutput] | tuple[str, ...]] = TypeRegistry(
+    "tracker output", list_hint="list_tracker_outputs()"
+)
 
 
-def register_writer(name: str, writer: type[AbstractWriter], *, override: bool = False) -> None:
-    """Makes ``writer`` available to trackers as ``save_to=name``.
+def _check_output(output: Any) -> type[TrackerOutput]:
+    if not (isinstance(output, type) and issubclass(output, TrackerOutput)):
+        raise InvalidArgumentError(
+            f"a tracker output must be a TrackerOutput subclass, got {output!r}"
+        )
+    return output
+
+
+def register_tracker_output(
+    name: str, output: type[TrackerOutput] | None = None, *, override: bool = False
+) -> Any:
+    """Makes ``output`` available to trackers as ``save_to=name``.
+
+    Used directly or as a class decorator (``@register_tracker_output("jsonl")``).
+
+    Args:
+        name: The name ``save_to`` accepts.
+        output: A :class:`TrackerOutput` subclass; omit it to get a decorator.
+        override: Replace an existing output of that name instead of raising.
+
+    Returns:
+        ``output``, or a decorator that registers and returns the class.
 
     Raises:
         DuplicateRegistrationError: ``name`` is taken and ``override`` is False.
-        InvalidArgumentError: ``writer`` is not an :class:`AbstractWriter` subclass.
+        InvalidArgumentError: ``output`` is not a :class:`TrackerOutput` subclass.
+
+    Example:
+        >>> @register_tracker_output("silent")
+        ... class SilentOutput(TrackerOutput):
+        ...     def write(self, result):
+        ...         pass
+        >>> "silent" in list_tracker_outputs()
+        True
+        >>> unregister_tracker_output("silent")
     """
-    if not (isinstance(writer, type) and issubclass(writer, AbstractWriter)):
-        raise InvalidArgumentError(f"writer must be an AbstractWriter subclass, got {writer!r}")
-    _WRITERS.register(name, writer, override=override)
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError(
+            f"a tracker output name must be a non-empty string, got {name!r}"
+        )
+    return register_or_decorate(_OUTPUTS, name, output, override=override, check=_check_output)
 
 
-def list_writers() -> list[str]:
-    """The names accepted by ``save_to``."""
-    return sorted(str(k) for k in _WRITERS)
+def unregister_tracker_output(name: str) -> None:
+    """Removes the output registered under ``name``.
+
+    Raises:
+        UnknownNameError: No output has that name; the message lists the registered ones.
+
+    Example:
+        >>> _ = register_tracker_output("quiet", PrintOutput)
+        >>> unregister_tracker_output("quiet")
+        >>> "quiet" in list_tracker_outputs()
+        False
+    """
+    _OUTPUTS.unregister(name)
 
 
-def create_writer(
-    save_to: str | AbstractWriter | list[str | AbstractWriter] | None,
+def list_tracker_outputs() -> list[str]:
+    """The names accepted by ``save_to``, sorted.
+
+    Example:
+        >>> list_tracker_outputs()[:3]
+        ['csv', 'csvplot', 'csvplotting']
+    """
+    return sorted(str(k) for k in _OUTPUTS)
+
+
+def create_tracker_output(
+    save_to: str | TrackerOutput | list[str | TrackerOutput] | None,
     savepath: str | Path,
     writer_args: dict[str, Any] | None = None,
-) -> AbstractWriter:
+) -> TrackerOutput:
     """Builds the writer(s) a tracker's ``save_to`` names.
 
     Args:
@@ -396,30 +519,55 @@ def create_writer(
         UnknownNameError: A name is not registered; the message lists the valid names.
     """
     if save_to is None:
-        return CompositeWriter([])
-    if isinstance(save_to, AbstractWriter):
+        return CompositeOutput([])
+    if isinstance(save_to, TrackerOutput):
         return save_to
     if isinstance(save_to, (list, tuple)):
-        return CompositeWriter([create_writer(s, savepath, writer_args) for s in save_to])
-    entry = _WRITERS.lookup(save_to) if isinstance(save_to, str) else None
+        return CompositeOutput([create_tracker_output(s, savepath, writer_args) for s in save_to])
+    entry = _OUTPUTS.lookup(save_to) if isinstance(save_to, str) else None
     if entry is None:
         raise UnknownNameError(
-            f"unknown writer {save_to!r} in save_to; valid: {', '.join(list_writers())}, "
-            "or an AbstractWriter instance, or a list of these"
+            f"unknown tracker output {save_to!r} in save_to; valid: "
+            f"{', '.join(list_tracker_outputs())}, or a TrackerOutput instance, or a list of these"
         )
     if isinstance(entry, tuple):  # alias for several writers, as delve's "csvplot"
-        return create_writer(list(entry), savepath, writer_args)
+        return create_tracker_output(list(entry), savepath, writer_args)
     return entry(savepath, **(writer_args or {}))
 
 
 for _name, _writer in (
-    ("csv", CSVWriter),
-    ("npy", NPYWriter),
-    ("plot", PlotWriter),
-    ("tensorboard", TensorBoardWriter),
-    ("print", PrintWriter),
+    ("csv", CSVOutput),
+    ("npy", NPYOutput),
+    ("plot", PlotOutput),
+    ("tensorboard", TensorBoardOutput),
+    ("print", PrintOutput),
 ):
-    register_writer(_name, _writer)
+    register_tracker_output(_name, _writer)
 for _alias in ("csvplot", "csvplotting", "plotcsv"):  # delve 0.1.50's names for CSV + plots
-    _WRITERS.register(_alias, ("csv", "plot"))
-_WRITERS.register("tb", ("tensorboard",))  # delve 0.1.50's short name
+    _OUTPUTS.register(_alias, ("csv", "plot"))
+_OUTPUTS.register("tb", ("tensorboard",))  # delve 0.1.50's short name
+
+# The former names (before issue 7 these were "writers"): deprecated aliases that warn. The
+# classes are the same objects, so subclasses of AbstractWriter keep working.
+_FORMER = {
+    "AbstractWriter": TrackerOutput,
+    "CSVWriter": CSVOutput,
+    "NPYWriter": NPYOutput,
+    "PlotWriter": PlotOutput,
+    "TensorBoardWriter": TensorBoardOutput,
+    "PrintWriter": PrintOutput,
+    "CompositeWriter": CompositeOutput,
+    "register_writer": register_tracker_output,
+    "list_writers": list_tracker_outputs,
+    "create_writer": create_tracker_output,
+}
+DEPRECATED_NAMES = {
+    old: (
+        deprecated_function(new, old, f"delve_advisor.saturation.{new.__name__}")
+        if not isinstance(new, type)
+        else new,
+        f"delve_advisor.saturation.{new.__name__}",
+    )
+    for old, new in _FORMER.items()
+}
+__getattr__ = deprecated_attributes(__name__, DEPRECATED_NAMES)

@@ -8,9 +8,9 @@ import torch
 import torchvision
 
 from delve_advisor import load_data, load_model
-from delve_advisor.advisor import validate_report
 from delve_advisor.advisor.advise import advise
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError, SpecError
+from delve_advisor.report import validate_report
 from delve_advisor.testing import matched_cnn
 
 
@@ -31,7 +31,7 @@ def test_resnet18_on_fashion_mnist_tail_in_the_last_stages(fashion_mnist):
         assert layers.loc[name, "in_tail"] and layers.loc[name, "evidence"] == "both", name
     assert not layers.loc["layer1.0.conv1", "in_tail"]
     first = report.suggestions[0]
-    assert first.kind == "drop_downsampling" and first.targets == ["conv1"]
+    assert first.kind == "drop_downsampling" and first.targets == ("conv1",)
     assert first.before.unproductive > first.after.unproductive
     assert report.history is not None and set(report.history["mode"]) == {"train", "eval"}
     # the caller's model is untouched: same weights, still in train mode, no hooks left
@@ -44,8 +44,8 @@ def test_matched_cnn_on_fashion_mnist_has_no_false_alarm(fashion_mnist):
     data = _fmnist(fashion_mnist, limit=1024)
     report = advise(matched_cnn(), data, input_size=28, epochs=2, progress=False)
     assert report.status == "ok"
-    assert report.tail == [] and report.suggestions == []
-    assert "no tail" in report.headline
+    assert report.tail == () and report.suggestions == ()
+    assert "No tail" in report.headline
 
 
 @pytest.mark.slow
@@ -55,7 +55,7 @@ def test_vgg16_on_fashion_mnist_at_32(fashion_mnist):
     report = advise(model, data, input_size=32, epochs=1, max_batches=4, progress=False)
     assert {"features.26", "features.28"} <= set(report.tail)
     assert report.suggestions[0].kind == "drop_downsampling"
-    assert report.suggestions[0].targets == ["features.4"]
+    assert report.suggestions[0].targets == ("features.4",)
 
 
 def test_graph_only_report_says_so():

@@ -21,21 +21,32 @@ from delve_advisor.exceptions import InvalidArgumentError
 from delve_advisor.testing import matched_cnn
 
 
-def _suggest(model, size):
+def _suggest(model, size, **options):
     analysis = receptive_field(model, input_size=size)
     body, head = weighted_layers(analysis, model)
     tail = find_tail(body, rf_evidence(analysis, body, size[1:]))
-    return analysis, body, head, tail, suggest(model, analysis, tail.tail, size)
+    return analysis, body, head, tail, suggest(model, analysis, tail.tail, size, **options)
 
 
-def test_resnet18_at_28_px_first_suggests_dropping_the_stem_stride():
+@pytest.fixture(scope="module")
+def resnet18_at_28():
+    """One analysis and one suggest() of ResNet-18 at 28 px, shared by the tests that read it.
+
+    The tests only read the model (apply_edits works on copies), so sharing it is safe.
+    """
+    torch.manual_seed(0)
     model = torchvision.models.resnet18(num_classes=10)
     size = (3, 28, 28)
-    _analysis, body, head, tail, (suggestions, _) = _suggest(model, size)
+    # conv1 and maxpool come first; a third candidate reaches layer2's strided block
+    return model, size, _suggest(model, size, max_downsampling=3)
+
+
+def test_resnet18_at_28_px_first_suggests_dropping_the_stem_stride(resnet18_at_28):
+    model, size, (_analysis, body, head, tail, (suggestions, _)) = resnet18_at_28
     assert head == ["fc"] and body[0] == "conv1"
     assert tail.tail[-2:] == ["layer4.1.conv1", "layer4.1.conv2"]
     first = suggestions[0]
-    assert first.kind == "drop_downsampling" and first.targets == ["conv1"]
+    assert first.kind == "drop_downsampling" and first.targets == ("conv1",)
     assert first.edits == (SetStride("conv1", [1, 1]),)
     assert first.to_dict()["edits"] == [{"op": "set_stride", "module": "conv1", "value": [1, 1]}]
     assert first.before.unproductive == 7 and first.after.unproductive == 3
@@ -49,10 +60,8 @@ def test_resnet18_at_28_px_first_suggests_dropping_the_stem_stride():
     assert [s.rank for s in suggestions] == list(range(1, len(suggestions) + 1))
 
 
-def test_prune_keeps_the_model_running_and_saves_what_it_says():
-    model = torchvision.models.resnet18(num_classes=10)
-    size = (3, 28, 28)
-    *_, (suggestions, notes) = _suggest(model, size)
+def test_prune_keeps_the_model_running_and_saves_what_it_says(resnet18_at_28):
+    model, size, (*_, (suggestions, notes)) = resnet18_at_28
     prune = next(s for s in suggestions if s.kind == "prune_layers")
     edited = apply_edits(model, prune.edits, size).model
     assert prune.after.params == sum(p.numel() for p in edited.parameters())
@@ -62,20 +71,18 @@ def test_prune_keeps_the_model_running_and_saves_what_it_says():
     assert any("re-attached with 256 inputs" in n for n in notes)
 
 
-def test_resize_goes_to_the_low_end_of_the_feasible_range():
-    model = torchvision.models.resnet18(num_classes=10)
-    analysis, *_, (suggestions, _) = _suggest(model, (3, 28, 28))
+def test_resize_goes_to_the_low_end_of_the_feasible_range(resnet18_at_28):
+    _model, _size, (analysis, *_, (suggestions, _)) = resnet18_at_28
     resize = next(s for s in suggestions if s.kind == "resize_input")
     low = analysis.input_range()[0][0]
     assert resize.edits == (ResizeInput(value=[low, low]),)
     assert resize.after.unproductive == 0
 
 
-def test_residual_stride_changes_with_its_shortcut():
-    model = torchvision.models.resnet18(num_classes=10)
-    size = (3, 64, 64)
-    _analysis, _body, _head, _tail, (suggestions, _) = _suggest(model, size)
+def test_residual_stride_changes_with_its_shortcut(resnet18_at_28):
+    model, size, (*_, (suggestions, _)) = resnet18_at_28
     coupled = [s for s in suggestions if "layer2.0.conv1" in s.targets]
+    assert coupled, [s.targets for s in suggestions]  # the loop below must check something
     for s in coupled:
         assert "layer2.0.downsample.0" in s.targets
         assert SetStride("layer2.0.downsample.0", [1, 1]) in s.edits
@@ -97,7 +104,7 @@ def test_vgg16_at_32_px_suggests_dropping_an_early_pool():
     assert head == ["classifier.0", "classifier.3", "classifier.6"]
     assert "features.28" in tail.tail
     first = suggestions[0]
-    assert first.kind == "drop_downsampling" and first.targets == ["features.4"]
+    assert first.kind == "drop_downsampling" and first.targets == ("features.4",)
     assert first.edits == (ReplaceWithIdentity("features.4"),)
     assert first.after.unproductive < first.before.unproductive
 
@@ -123,7 +130,7 @@ def test_functional_downsampling_is_suggested_as_a_graph_edit():
     *_, tail, (suggestions, notes) = _suggest(model, size)
     assert tail.tail
     first = suggestions[0]
-    assert first.kind == "drop_downsampling" and first.targets == ["max_pool2d"]
+    assert first.kind == "drop_downsampling" and first.targets == ("max_pool2d",)
     assert first.edits == (ReplaceWithIdentity("max_pool2d"),)
     result = apply_edits(model, first.edits, size)
     assert isinstance(result.model, torch.fx.GraphModule)

@@ -54,13 +54,15 @@ SIZE = (1, 32, 32)
 
 def _rf(model, size=SIZE):
     analysis = receptive_field(model, input_size=size)
-    return {layer.name: layer.r_max for layer in analysis.layers if layer.is_spatial}
+    return {layer.node_name: layer.r_max for layer in analysis.layers if layer.is_spatial}
 
 
 def test_functional_nodes_are_listed_by_their_captured_names():
     names = list_node_names(FunctionalNet())
     assert {"max_pool2d", "conv2d", "getitem"} <= set(names)
-    captured = {layer.name for layer in receptive_field(FunctionalNet(), input_size=SIZE).layers}
+    captured = {
+        layer.node_name for layer in receptive_field(FunctionalNet(), input_size=SIZE).layers
+    }
     assert {"max_pool2d", "conv2d", "getitem"} <= captured
 
 
@@ -92,8 +94,10 @@ def test_functional_downsampling_is_rewritten_on_an_fx_copy(edit, check):
 def test_dropping_the_functional_pool_doubles_the_later_maps():
     model = FunctionalNet()
     result = apply_edits(model, [ReplaceWithIdentity("max_pool2d")], SIZE)
-    before = {layer.name: layer for layer in receptive_field(model, input_size=SIZE).layers}
-    after = {layer.name: layer for layer in receptive_field(result.model, input_size=SIZE).layers}
+    before = {layer.node_name: layer for layer in receptive_field(model, input_size=SIZE).layers}
+    after = {
+        layer.node_name: layer for layer in receptive_field(result.model, input_size=SIZE).layers
+    }
     assert before["conv2d"].input_map == (16, 16) and after["conv2d"].input_map == (32, 32)
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from delve_advisor.saturation import CovarianceAccumulator
+from delve_advisor.saturation.covariance import FLUSH_EVERY
 
 # float64 activations: relative error <= 1e-6 on every eigenvalue above 1e-6 of the largest.
 # float32 activations: the batch Gram matrix is formed in float32 (by design, no float64 copy of
@@ -105,3 +106,28 @@ def test_width_change_is_an_error():
     acc.update(torch.randn(5, 3))
     with pytest.raises(ValueError, match="4 features but earlier batches had 3"):
         acc.update(torch.randn(5, 4))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_nineteen_batches_cross_the_flush_every_8_against_numpy(dtype):
+    """19 batches: two full groups of 8 Gram matrices summed in place, then a remainder of 3."""
+    assert FLUSH_EVERY == 8  # the batch counts below are chosen around it
+    gen = torch.Generator().manual_seed(1)
+    mixing = torch.randn(5, 5, generator=gen, dtype=dtype)
+    shift = torch.tensor([3.0, -2.0, 0.5, 10.0, 0.0], dtype=dtype)
+    batches = [
+        torch.randn(int(n), 5, generator=gen, dtype=dtype) @ mixing + shift
+        for n in torch.randint(1, 40, (19,), generator=gen)
+    ]
+    acc = CovarianceAccumulator()
+    for i, batch in enumerate(batches, start=1):
+        acc.update(batch)
+        if i in (17, 19):  # 16 batches in two full groups first, then reads (which flush)
+            rows = torch.cat(batches[:i]).numpy()
+            cov, eig = _reference(rows)
+            assert acc.num_rows == len(rows)
+            np.testing.assert_allclose(acc.covariance().numpy(), cov, rtol=0, atol=1e-6 * eig[0])
+            np.testing.assert_allclose(
+                acc.mean().numpy(), rows.astype(np.float64).mean(0), rtol=0, atol=1e-5
+            )
+            _check_eigs(acc.covariance(), eig, dtype)

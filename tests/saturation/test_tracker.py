@@ -218,7 +218,7 @@ def test_unknown_stat_and_method_list_valid_names():
         _tracker(_net(), stats=["saturation"])
     with pytest.raises(ValueError, match="valid: channelwise, mean, max, median, flatten"):
         _tracker(_net(), conv_method="pooled")
-    with pytest.raises(ValueError, match="unknown writer 'xls'"):
+    with pytest.raises(ValueError, match="unknown tracker output 'xls'"):
         _tracker(_net(), save_to="xls")
 
 
@@ -302,12 +302,18 @@ def test_embed_projects_onto_top_two_eigenvectors():
     np.testing.assert_allclose(np.abs(embed), np.abs(expected), atol=1e-8)
 
 
-def test_device_defaults_to_the_activations_device_and_dtype_is_kept():
-    model = _net(torch.float32)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_device_defaults_to_the_activations_device_and_dtype_is_kept(dtype):
+    # the meta device, not the CPU default: the sums must follow the activations' device
+    with torch.device("meta"):
+        model = _net(dtype)
     with _tracker(model) as tracker:
-        model(torch.randn(4, 2, 5, 5))
+        model(torch.randn(4, 2, 5, 5, device="meta", dtype=dtype))
         acc = tracker._states["3"].accumulators["train"]
-        assert acc.covariance().device == next(model.parameters()).device
+        assert acc._gram_batch.device.type == "meta"
+        assert acc._gram_batch.dtype == dtype  # the batch Gram matrix in the activation dtype
+        cov = acc.covariance()
+        assert cov.device.type == "meta" and cov.dtype == torch.float64  # sums in float64
 
 
 # ---------------------------------------------------------------- delve's stat names and naming

@@ -1,8 +1,9 @@
-"""Checks and conversions behind :class:`~delve_advisor.advisor.report.Report`.
+"""Checks and conversions behind the frozen report records (:mod:`delve_advisor.report`).
 
 Normalises the layer table and the history to their canonical columns and dtypes, checks the
-tail and the metadata, and converts values to plain JSON data. Errors name the field, the row and
-the value received.
+tail and the metadata, and converts values to plain JSON data. The records call these once, at
+construction; nothing re-normalises afterwards. Errors name the field, the row and the value
+received.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from delve_advisor.exceptions import InvalidArgumentError, ReportFormatError
+from delve_advisor.saturation.result import HISTORY_COLUMNS
 
 SUGGESTION_KINDS: tuple[str, ...] = ("drop_downsampling", "prune_layers", "resize_input")
 REPORT_STATUSES: tuple[str, ...] = ("ok", "graph_only", "diverged", "eval_only")
 EVIDENCE_KINDS: tuple[str, ...] = ("receptive_field", "saturation", "both", "neither")
-HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "mode", "layer", "stat", "value")
 _HISTORY_MODES = ("train", "eval")
 
 _REQUIRED = object()

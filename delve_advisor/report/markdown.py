@@ -1,14 +1,15 @@
-"""Renders a report as Markdown (GitHub-flavoured tables)."""
+"""The ``"markdown"`` report format: the report as Markdown (GitHub-flavoured tables)."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from delve_advisor.advisor import _report_format as fmt
+from delve_advisor.report import _text as fmt
+from delve_advisor.report.formats import BaseReportFormat
+from delve_advisor.report.report import Report
 
-if TYPE_CHECKING:
-    from delve_advisor.advisor.report import Report
+__all__ = ["MarkdownReportFormat", "render_markdown"]
 
 
 def _cell(text: str) -> str:
@@ -30,7 +31,19 @@ def _code(text: str) -> str:
 
 
 def render_markdown(report: Report) -> str:
-    """Returns the whole report as one Markdown document."""
+    """Returns the whole report as one Markdown document.
+
+    Args:
+        report: The report.
+
+    Returns:
+        Headline, status, tail, suggestions, layers, warnings and thresholds, as Markdown.
+
+    Example:
+        >>> from delve_advisor.testing import tiny_report
+        >>> render_markdown(tiny_report()).splitlines()[0]
+        '# delve-advisor report'
+    """
     model = report.meta.get("model")
     title = f"# delve-advisor report: {model}" if model else "# delve-advisor report"
     lines = [title, "", f"**{report.headline}**", ""]
@@ -98,3 +111,23 @@ def render_markdown(report: Report) -> str:
     footer = f"Report schema {report.SCHEMA_VERSION}" + (f"; {versions}" if versions else "")
     lines += ["---", "", f"_{footer}._", ""]
     return "\n".join(lines)
+
+
+class MarkdownReportFormat(BaseReportFormat):
+    """Writes ``report.md`` (see :func:`render_markdown`).
+
+    Example:
+        >>> from delve_advisor.testing import tiny_report
+        >>> MarkdownReportFormat().render(tiny_report()).startswith("# delve-advisor report")
+        True
+    """
+
+    def render(self, report: Report) -> str:
+        """Returns the report as Markdown."""
+        return render_markdown(report)
+
+    def write(self, report: Report, directory: Path) -> dict[str, Path]:
+        """Writes report.md; returns ``{"markdown": path}``."""
+        path = directory / "report.md"
+        path.write_text(render_markdown(report), encoding="utf-8")
+        return {"markdown": path}

@@ -12,9 +12,9 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 from matplotlib.patches import Rectangle
 
-from delve_advisor.advisor import Report, plot_combined, plot_receptive_field, plot_saturation
-from delve_advisor.advisor.plots import PLOT_NAMES, figure_to_png, plot_report, report_plots
 from delve_advisor.exceptions import UnknownNameError
+from delve_advisor.report import Report, plot_combined, plot_receptive_field, plot_saturation
+from delve_advisor.report.plots import PLOT_NAMES, figure_to_png, plot_report, report_plots
 
 
 def _tail_rectangles(ax) -> list[tuple[float, float]]:

@@ -6,13 +6,14 @@ fixture rather than as an importable module.
 
 from __future__ import annotations
 
+import functools
 import math
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from delve_advisor.advisor.report import Prediction, Report, Suggestion
+from delve_advisor.report import Prediction, Report, Suggestion
 
 NAN = math.nan
 INF = math.inf
@@ -234,8 +235,13 @@ def sample_meta(status: str = "ok") -> dict:
     }
 
 
+@functools.cache
 def sample_report(status: str = "ok") -> Report:
-    """A full report; ``graph_only`` drops saturation, idim and probes (no data)."""
+    """A full report; ``graph_only`` drops saturation, idim and probes (no data).
+
+    One instance per status for the whole session: a Report is frozen, so sharing it is safe,
+    and its plots are drawn once (the plot PNGs are cached per report) instead of per test.
+    """
     layers = sample_layers()
     history = sample_history()
     if status == "graph_only":

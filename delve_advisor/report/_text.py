@@ -1,12 +1,16 @@
-"""Wording and number formatting shared by the Markdown and HTML renderings of a report."""
+"""Wording and number formatting shared by the headline, the Markdown and HTML renderings
+and the plots of a report."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING, Any
 
+from delve_advisor.report._normalise import is_missing
+
 if TYPE_CHECKING:
-    from delve_advisor.advisor.report import Prediction, Report
+    from delve_advisor.edits import Prediction
+    from delve_advisor.report.report import Report
 
 MISSING = "—"
 TIMES = "\u00d7"  # multiplication sign
@@ -25,11 +29,6 @@ STATUS_LABELS = {
     "diverged": "training diverged",
     "eval_only": "evaluation only (no training)",
 }
-
-
-def is_missing(value: Any) -> bool:
-    """Whether a cell holds no value (None or NaN)."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def fmt_count(value: Any) -> str:
@@ -218,31 +217,6 @@ def prediction_rows(before: Prediction, after: Prediction) -> list[tuple[str, st
             else "unchanged",
         ),
     ]
-
-
-def compose_headline(report: Report) -> str:
-    """One sentence summarising the report, used when ``meta["headline"]`` is absent."""
-    n = len(report.layers)
-    side = input_side(report)
-    at = f" at {side} px" if side else ""
-    prefix = "Training diverged; " if report.status == "diverged" else ""
-    if not report.tail:
-        sentence = f"No tail: all {n} analysed layers are productive{at}"
-        if report.suggestions:
-            first = report.suggestions[0]
-            sentence += f"; first suggestion: {first.kind} on {', '.join(first.targets)}"
-        return prefix + sentence + "."
-    span = report.tail[0] if len(report.tail) == 1 else f"{report.tail[0]} … {report.tail[-1]}"
-    sentence = (
-        f"{len(report.tail)} of {n} layers form a tail ({span}){at}, "
-        f"by {tail_evidence_summary(report)}"
-    )
-    if report.suggestions:
-        first = report.suggestions[0]
-        sentence += f"; first suggestion: {first.kind} on {', '.join(first.targets)}"
-    else:
-        sentence += "; no edit is suggested"
-    return prefix + sentence + "."
 
 
 def layer_table(report: Report) -> tuple[list[str], list[list[str]]]:

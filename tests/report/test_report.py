@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -10,13 +11,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from delve_advisor.advisor import Prediction, Report, Suggestion, report_schema, validate_report
-from delve_advisor.advisor.report import LAYER_COLUMNS
+from delve_advisor.edits.operations import ResizeInput
 from delve_advisor.exceptions import (
     DelveAdvisorError,
     InvalidArgumentError,
     MissingDependencyError,
     ReportFormatError,
+)
+from delve_advisor.report import (
+    LAYER_COLUMNS,
+    Prediction,
+    Report,
+    Suggestion,
+    report_schema,
+    validate_report,
 )
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -307,7 +315,7 @@ def test_constructor_checks_tail_suggestions_and_meta(samples):
             meta={"status": "ok", "input_size": [1, 0, 28]},
         )
     s1, s2 = samples.suggestions()
-    s2.rank = s1.rank
+    s2 = dataclasses.replace(s2, rank=s1.rank)
     with pytest.raises(InvalidArgumentError, match=r"ranks must be unique"):
         Report(layers=layers, tail=tail, suggestions=[s1, s2], meta={"status": "ok"})
     with pytest.raises(InvalidArgumentError, match=r"Report.layers must be a pandas DataFrame"):
@@ -335,7 +343,7 @@ def test_suggestions_in_rank_order_and_tail_in_forward_order(samples):
         suggestions=[],
         meta={"status": "ok"},
     )
-    assert reversed_tail.tail == ["layer4.0.conv1", "layer4.0.conv2"]
+    assert reversed_tail.tail == ("layer4.0.conv1", "layer4.0.conv2")
 
 
 def test_schema_id_and_docs_follow_the_schema_version():
@@ -369,20 +377,24 @@ def test_suggestion_and_prediction_checks_and_round_trip(samples):
         "kind": "resize_input",
         "targets": ["input"],
         "rationale": "r",
-        "edits": [{"op": "resize_input", "value": (56, 56)}],
+        "edits": [{"op": "resize_input", "module": "input", "value": (56, 56)}],
         "before": prediction,
         "after": prediction,
         "rank": 1,
     }
-    assert Suggestion(**kwargs).to_dict()["edits"] == [
+    built = Suggestion(**kwargs)
+    assert built.edits == (ResizeInput(module="input", value=(56, 56)),)
+    assert built.to_dict()["edits"] == [
         {"op": "resize_input", "module": "input", "value": [56, 56]}
     ]
+    assert Suggestion(**{**kwargs, "edits": list(built.edits)}) == built  # Edit objects accepted
     for key, value, message in [
         ("kind", "add_layers", r"kind must be one of \['drop_downsampling'"),
         ("targets", "conv1", r"targets must be a non-empty list"),
         ("targets", [], r"targets must be a non-empty list"),
-        ("edits", [{"module": "x"}], r"edits\[0\] must be a dict with a string 'op' key"),
-        ("edits", [{"op": "x", "value": object()}], r"edits\[0\]\.value: a object"),
+        ("edits", [{"module": "x"}], r"edits\[0\] must be an Edit or a dict with a string 'op'"),
+        ("edits", [{"op": "nope", "module": "x"}], r"edits\[0\]: unknown edit op 'nope'"),
+        ("edits", [{"op": "set_stride", "module": "x", "value": object()}], r"edits\[0\]\.value"),
         ("rank", 0, r"rank must be >= 1"),
         ("rank", True, r"rank must be an int"),
         ("before", 3, r"before must be a Prediction"),
@@ -397,14 +409,21 @@ def test_suggestion_and_prediction_checks_and_round_trip(samples):
 def test_headline_given_or_composed(samples):
     report = samples.report()
     assert report.headline == (
-        "2 of 7 layers form a tail (layer4.0.conv1 … layer4.0.conv2) at 28 px, by both "
-        "evidences; first suggestion: drop_downsampling on layer2.0.conv1."
+        "tests:small_resnet: 2 of 7 layers form a tail (layer4.0.conv1 … layer4.0.conv2) at 28 px,"
+        " by both evidences; first suggestion: drop_downsampling on layer2.0.conv1 (unproductive "
+        "layers 2 → 0)."
     )
     assert "receptive field only" in samples.report("graph_only").headline
+    assert samples.report("graph_only").headline.startswith("From the graph alone (no data): ")
     assert samples.report("diverged").headline.startswith("Training diverged; ")
-    report.meta["headline"] = "Given headline."
-    assert report.headline == "Given headline."
-    assert json.loads(report.to_json())["headline"] == "Given headline."
+    given = Report(
+        layers=report.layers,
+        tail=report.tail,
+        suggestions=report.suggestions,
+        meta={**report.meta, "headline": "Given headline."},
+    )
+    assert given.headline == "Given headline."
+    assert json.loads(given.to_json())["headline"] == "Given headline."
     layers = samples.layers().assign(in_tail=False, unproductive=False, evidence="neither")
     quiet = Report(
         layers=layers, tail=[], suggestions=[], meta={"status": "ok", "input_size": [1, 28, 28]}
@@ -504,3 +523,33 @@ def test_markdown_escapes_table_cells_and_renders_empty_reports(samples):
     md = empty.to_markdown()
     assert "No layer was analysed." in md and "No tail" in md
     assert Report.from_json(empty.to_json()).equals(empty)
+
+
+# ------------------------------------------------------------------------ frozen
+
+
+def test_report_is_frozen_and_accessors_return_copies(samples):
+    report = samples.report()
+    before = report.to_json()
+    with pytest.raises(AttributeError, match=r"a Report is frozen: cannot set 'tail'"):
+        report.tail = ()
+    report.meta["status"] = "diverged"
+    report.meta["warnings"].append("changed")
+    report.layers.loc[0, "params"] = 0
+    report.history.loc[0, "value"] = -1.0
+    assert report.to_json() == before
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.suggestions[0].rank = 5
+    with pytest.raises(TypeError):
+        report.suggestions[0].after.receptive_field["fc"] = 1.0
+
+
+def test_layer_evidence_records_match_the_table(samples):
+    report = samples.report()
+    records = report.layer_evidence
+    table = report.layers
+    assert [r.module_path for r in records] == list(table["name"])
+    assert records[-1].is_global and not records[0].is_global
+    assert records[5].dead and records[5].in_tail and records[5].evidence == "both"
+    assert records[0].output_shape == (16, 28, 28)
+    assert records[0].params == int(table.loc[0, "params"])

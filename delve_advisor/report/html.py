@@ -1,16 +1,18 @@
-"""Renders a report as one self-contained HTML page: inline CSS, plots as base64 PNG."""
+"""The ``"html"`` report format: one self-contained HTML page, inline CSS, plots as base64 PNG."""
 
 from __future__ import annotations
 
 import base64
 import json
 from html import escape
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from delve_advisor.advisor import _report_format as fmt
+from delve_advisor.report import _text as fmt
+from delve_advisor.report.formats import BaseReportFormat
+from delve_advisor.report.plots import report_pngs
+from delve_advisor.report.report import Report
 
-if TYPE_CHECKING:
-    from delve_advisor.advisor.report import Report
+__all__ = ["HTMLReportFormat", "render_html"]
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -84,12 +86,18 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
 
     Args:
         report: The report.
-        pngs: Plot name → PNG bytes; None draws :func:`~delve_advisor.advisor.plots.report_plots`.
+        pngs: Plot name → PNG bytes; None draws :func:`~delve_advisor.report.plots.report_plots`.
+
+    Returns:
+        The HTML document.
+
+    Example:
+        >>> from delve_advisor.testing import tiny_report
+        >>> render_html(tiny_report(), pngs={}).startswith("<!DOCTYPE html>")
+        True
     """
     if pngs is None:
-        from delve_advisor.advisor.plots import figure_to_png, plot_report, report_plots
-
-        pngs = {name: figure_to_png(plot_report(report, name)) for name in report_plots(report)}
+        pngs = report_pngs(report)
     model = report.meta.get("model")
     title = "delve-advisor report" + (f": {model}" if model else "")
     body = [f"<h1>{escape(title)}</h1>", f'<p class="headline">{escape(report.headline)}</p>']
@@ -174,3 +182,23 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
+
+
+class HTMLReportFormat(BaseReportFormat):
+    """Writes ``report.html``: one self-contained page, plots embedded as PNG.
+
+    Example:
+        >>> from delve_advisor.testing import tiny_report
+        >>> "<h1>delve-advisor report</h1>" in HTMLReportFormat().render(tiny_report())
+        True
+    """
+
+    def render(self, report: Report) -> str:
+        """Returns the report as one HTML document."""
+        return render_html(report)
+
+    def write(self, report: Report, directory: Path) -> dict[str, Path]:
+        """Writes report.html; returns ``{"html": path}``."""
+        path = directory / "report.html"
+        path.write_text(render_html(report), encoding="utf-8")
+        return {"html": path}
