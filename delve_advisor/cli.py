@@ -160,8 +160,8 @@ def apply(
     out: Path = typer.Option(..., "--out", "-o", help="Where to save the edited model (.pt)."),
 ) -> None:
     """Apply edits (a file, or a report's suggestion) to a model and save the edited copy."""
-    from delve_advisor.advisor._report_format import prediction_rows
     from delve_advisor.edits import apply_to_spec, edits_from_report, load_edits, save_edited
+    from delve_advisor.report._text import prediction_rows
 
     try:
         if (edits is None) == (from_report is None):

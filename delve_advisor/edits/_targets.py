@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from delve_advisor.exceptions import EditError
+from delve_advisor.graph.capture import _LeafTracer
 
 __all__ = ["get_module", "list_module_paths", "list_node_names"]
 
@@ -57,8 +58,6 @@ def list_module_paths(model: nn.Module) -> list[str]:
 
 
 def _trace(model: nn.Module) -> fx.Graph:
-    from delve_advisor.graph.capture import _LeafTracer
-
     return _LeafTracer(()).trace(model)
 
 

@@ -30,6 +30,7 @@ from delve_advisor.edits.operations import (
 from delve_advisor.edits.prediction import Prediction
 from delve_advisor.edits.result import EditResult
 from delve_advisor.exceptions import DelveAdvisorError, EditError, InvalidArgumentError
+from delve_advisor.graph import receptive_field
 
 __all__ = ["apply_edits", "load_edits", "output_signature", "save_edits"]
 
@@ -151,9 +152,9 @@ def _coupled_strides(graph: nx.DiGraph, analysis: Any, name: str, index: int) ->
             continue
         others = nx.ancestors(graph, layer.node_name) - ancestors - descendants - {name}
         coupled = [
-            other.module_path or other.name
+            other.module_path or other.node_name
             for other in analysis.layers
-            if other.name in others
+            if other.node_name in others
             and other.effect == "window"
             and any(s > 1 for s in other.stride)
         ]
@@ -179,14 +180,12 @@ def coupled_strides(model: nn.Module, target: str, input_size: Sequence[int]) ->
         >>> coupled_strides(torchvision.models.resnet18(), "layer3.0.conv1", (3, 32, 32))
         [SetStride(module='layer3.0.downsample.0', value=(1, 1))]
     """
-    from delve_advisor.graph import receptive_field
-
     try:
         analysis = receptive_field(meta_copy(model), input_size=tuple(input_size))
     except DelveAdvisorError:
         return []
     index = next(
-        (i for i, x in enumerate(analysis.layers) if target in (x.name, x.module_path)), None
+        (i for i, x in enumerate(analysis.layers) if target in (x.node_name, x.module_path)), None
     )
     if index is None:
         return []

@@ -17,6 +17,7 @@ from torch import nn
 from delve_advisor._modules import meta_copy
 from delve_advisor.cost import count_parameters, total_flops
 from delve_advisor.exceptions import InvalidArgumentError, ReportFormatError
+from delve_advisor.graph import receptive_field
 
 __all__ = ["Prediction", "predict"]
 
@@ -169,8 +170,6 @@ def predict(model: nn.Module, input_size: Sequence[int], analysis: Any = None) -
         >>> p.params, p.unproductive, p.receptive_field["6"]
         (14634, 0, 20.0)
     """
-    from delve_advisor.graph import receptive_field
-
     size = tuple(int(v) for v in input_size)
     work = meta_copy(model)
     if analysis is None:

@@ -16,9 +16,9 @@ from optuna.storages import JournalStorage
 from optuna.trial import TrialState
 
 from delve_advisor.advisor.advise import advise
-from delve_advisor.advisor.report import Report
 from delve_advisor.data import load_data
 from delve_advisor.exceptions import InvalidArgumentError, TrialFailedError
+from delve_advisor.report import Report
 from delve_advisor.search.objective import SearchObjective
 from delve_advisor.search.outputs import write_search_outputs
 from delve_advisor.search.recipe import Recipe, load_recipe, parse_recipe
