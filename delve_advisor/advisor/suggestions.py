@@ -77,6 +77,20 @@ def weighted_layers(
 
     The head is every weighted layer whose receptive field is global (after global pooling or
     flattening); the body is the rest, the layers a tail can contain.
+
+    Args:
+        analysis: The model's receptive-field analysis.
+        model: The model it was made of.
+
+    Returns:
+        ``(body, head)``, module paths in forward order.
+
+    Example:
+        >>> from delve_advisor.graph import receptive_field
+        >>> from delve_advisor.testing import tail_cnn
+        >>> model = tail_cnn()
+        >>> weighted_layers(receptive_field(model, input_size=(3, 16, 16)), model)
+        (['0', '2', '4', '6', '8', '10'], ['14'])
     """
     body: list[str] = []
     head: list[str] = []
@@ -101,6 +115,22 @@ def rf_evidence(
     True for an unproductive layer (DESIGN.md), and for a layer with a 1-wide kernel (which never
     adds spatial context itself) that runs downstream of an unproductive layer, i.e. past the
     border.
+
+    Args:
+        analysis: The model's receptive-field analysis.
+        body: The body's module paths (from :func:`weighted_layers`).
+        resolution: The input resolution, one int per spatial axis.
+
+    Returns:
+        Module path -> True where the receptive field says the layer adds nothing.
+
+    Example:
+        >>> from delve_advisor.graph import receptive_field
+        >>> from delve_advisor.testing import tail_cnn
+        >>> analysis = receptive_field(tail_cnn(), input_size=(3, 16, 16))
+        >>> evidence = rf_evidence(analysis, ["4", "6", "8", "10"], (16, 16))
+        >>> [path for path, unproductive in evidence.items() if unproductive]
+        ['8', '10']
     """
     unproductive = set(analysis.unproductive(tuple(resolution)))
     graph = analysis.graph
@@ -185,6 +215,10 @@ def _prune_units(
     return units
 
 
+#: Removal tries that may fail (break shapes) before prune_layers gives up on the rest.
+MAX_FAILED_REMOVALS = 32
+
+
 def _prune_edits(
     model: nn.Module,
     units: Sequence[str],
@@ -194,12 +228,21 @@ def _prune_edits(
 ) -> EditResult | None:
     """Removes ``units``; units that cannot go safely are split or left, with a note.
 
-    A removal that changes the channels reaching the head re-attaches it (a coupled edit).
+    A removal that changes the channels reaching the head re-attaches it (a coupled edit). After
+    :data:`MAX_FAILED_REMOVALS` removals that break the shapes (a DenseNet's concatenations make
+    every layer of a dense block one), the rest are left, with a note: each try is a verified copy.
     """
     result: EditResult | None = None
     edits: list[Edit] = []
     pending = list(units)
+    failed = 0
     while pending:
+        if failed >= MAX_FAILED_REMOVALS:
+            notes.append(
+                f"prune_layers stopped after {failed} removals that broke the model's shapes; "
+                f"not tried: {', '.join(pending)}"
+            )
+            break
         unit = pending.pop(0)
         trial = [*edits, ReplaceWithIdentity(unit)]
         try:
@@ -216,6 +259,7 @@ def _prune_edits(
                     )
             edits = list(result.edits)
             continue
+        failed += 1
         children = [f"{unit}.{name}" for name, _ in get_module(model, unit).named_children()]
         weighted_children = [
             c
@@ -250,6 +294,16 @@ def suggest(
 
     Returns:
         The suggestions (rank 1 first) and notes on what could not be suggested.
+
+    Example:
+        >>> from delve_advisor.graph import receptive_field
+        >>> from delve_advisor.testing import tail_cnn
+        >>> model, size = tail_cnn(), (3, 16, 16)
+        >>> analysis = receptive_field(model, input_size=size)
+        >>> suggestions, notes = suggest(model, analysis, ["8", "10"], size)
+        >>> [(s.kind, s.after.unproductive) for s in suggestions]  # doctest: +NORMALIZE_WHITESPACE
+        [('drop_downsampling', 1), ('drop_downsampling', 1), ('prune_layers', 0),
+         ('resize_input', 0)]
     """
     if not tail:
         return [], []

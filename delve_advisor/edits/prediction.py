@@ -10,6 +10,7 @@ import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from torch import nn
@@ -41,7 +42,7 @@ class Prediction:
             when it is unknown.
         unproductive: Number of unproductive layers at the input size.
         receptive_field: Optional map from module path to r_max; ``math.inf`` marks a global
-            layer.
+            layer. Stored read-only, like the rest of the record.
 
     Raises:
         InvalidArgumentError: A field is outside its valid values (the message names it).
@@ -57,7 +58,7 @@ class Prediction:
     flops: int
     input_range: tuple[int, int] | None
     unproductive: int
-    receptive_field: dict[str, float] | None = None
+    receptive_field: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -96,11 +97,14 @@ class Prediction:
                         f"{where} must be a non-negative number or math.inf, got {value!r}"
                     )
                 rf[name] = float(value)
-            put(self, "receptive_field", rf)
+            put(self, "receptive_field", MappingProxyType(rf))
 
     def __hash__(self) -> int:
         rf = None if self.receptive_field is None else tuple(sorted(self.receptive_field.items()))
         return hash((self.params, self.flops, self.input_range, self.unproductive, rf))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # the read-only mapping does not pickle as it is
+        return (Prediction.from_dict, (self.to_dict(),))
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the prediction as plain JSON data (an infinite r_max becomes None)."""

@@ -150,8 +150,9 @@ class Suggestion:
             >>> s = Suggestion(kind="drop_downsampling", targets=["2"], rationale="",
             ...                edits=[{"op": "set_stride", "module": "2", "value": [1, 1]}],
             ...                before=p, after=p, rank=1)
-            >>> s.apply(tail_cnn(), (3, 16, 16)).after.unproductive
-            0
+            >>> result = s.apply(tail_cnn(), (3, 16, 16))
+            >>> result.before.unproductive, result.after.unproductive
+            (2, 1)
         """
         if input_size is None:
             raise InvalidArgumentError(

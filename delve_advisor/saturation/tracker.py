@@ -583,6 +583,16 @@ class CheckLayerSat(SaturationTracker):
     """delve's former name of :class:`SaturationTracker`, kept for scripts written against delve.
 
     Warns with a ``DeprecationWarning`` when constructed; takes the same arguments.
+
+    Example:
+        >>> import warnings
+        >>> from torch import nn
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     tracker = CheckLayerSat("unused", save_to=[], modules=nn.Linear(4, 2))
+        >>> isinstance(tracker, SaturationTracker), caught[0].category.__name__
+        (True, 'DeprecationWarning')
+        >>> tracker.close()
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

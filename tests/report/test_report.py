@@ -394,7 +394,11 @@ def test_suggestion_and_prediction_checks_and_round_trip(samples):
         ("targets", [], r"targets must be a non-empty list"),
         ("edits", [{"module": "x"}], r"edits\[0\] must be an Edit or a dict with a string 'op'"),
         ("edits", [{"op": "nope", "module": "x"}], r"edits\[0\]: unknown edit op 'nope'"),
-        ("edits", [{"op": "set_stride", "module": "x", "value": object()}], r"edits\[0\]\.value"),
+        (
+            "edits",
+            [{"op": "set_stride", "module": "x", "value": object()}],
+            r"edits\[0\]: set_stride on 'x': value must be",
+        ),
         ("rank", 0, r"rank must be >= 1"),
         ("rank", True, r"rank must be an int"),
         ("before", 3, r"before must be a Prediction"),
