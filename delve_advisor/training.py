@@ -473,6 +473,19 @@ class RunResult:
         train_loss: Mean training loss per epoch.
         val_accuracy: Validation accuracy per epoch.
         seconds: Wall time of the run (training, evaluation and tracking).
+
+    Example:
+        >>> import torch
+        >>> from delve_advisor.testing import tail_cnn
+        >>> batches = [(torch.randn(8, 3, 16, 16), torch.randint(0, 10, (8,)))] * 2
+        >>> result = run_with_tracker(tail_cnn(), None, batches, train=False, progress=False)
+        >>> result.status, result.epochs, result.train_loss, len(result.val_accuracy)
+        ('eval_only', 0, [], 1)
+        >>> first_conv = result.saturation[("eval", "0")]  # (mode, layer) -> LayerSaturation
+        >>> first_conv.status, 0 <= first_conv.scalar("lsat") <= 1
+        ('ok', True)
+        >>> list(result.history.columns)
+        ['epoch', 'mode', 'layer', 'stat', 'value', 'status']
     """
 
     status: str
@@ -524,6 +537,20 @@ def run_with_tracker(
 
     Returns:
         The run's measurements.
+
+    Example:
+        >>> import torch
+        >>> from delve_advisor.testing import tail_cnn
+        >>> batches = [(torch.randn(8, 3, 16, 16), torch.randint(0, 10, (8,)))] * 2
+        >>> result = run_with_tracker(tail_cnn(), batches, batches, epochs=2, seed=0,
+        ...                           progress=False)
+        >>> result.status, result.epochs, len(result.train_loss), len(result.val_accuracy)
+        ('ok', 2, 2, 2)
+        >>> sorted(layer for mode, layer in result.saturation if mode == "eval")  # convs, head
+        ['0', '10', '14', '2', '4', '6', '8']
+        >>> history = result.history  # long format: one row per epoch, mode, layer and stat
+        >>> sorted(history["epoch"].unique().tolist()), sorted(history["stat"].unique())
+        ([0, 1], ['idim', 'lsat'])
     """
     tracking = TrackerCallback(tracker_options, eval_epochs=eval_epochs)
     extra = list(training.pop("callbacks", ()))

@@ -69,6 +69,19 @@ class PruningCallback(TrainingCallback):
 
     Args:
         trial: The running trial.
+
+    Example:
+        >>> import optuna, torch
+        >>> from delve_advisor.testing import tail_cnn
+        >>> from delve_advisor.training import train_model
+        >>> batches = [(torch.randn(8, 3, 16, 16), torch.randint(0, 10, (8,)))] * 2
+        >>> study = optuna.create_study(direction="maximize")
+        >>> trial = study.ask()
+        >>> result = train_model(tail_cnn(), batches, batches, epochs=2, device="cpu", seed=0,
+        ...                      progress=False, callbacks=[PruningCallback(trial)])
+        >>> reported = study.trials[0].intermediate_values  # epoch -> validation accuracy
+        >>> sorted(reported), [reported[e] for e in (1, 2)] == result.val_accuracy
+        ([1, 2], True)
     """
 
     def __init__(self, trial: optuna.Trial) -> None:
@@ -110,6 +123,27 @@ class SearchObjective:
         multi: Return (accuracy, FLOPs) for a two-objective study instead of accuracy.
         prune: Report every epoch and prune (single objective only).
         progress: tqdm bars for epochs; None shows them only on a terminal.
+
+    Example:
+        >>> import optuna
+        >>> from delve_advisor.cost import count_parameters
+        >>> from delve_advisor.search import build_space, parse_recipe
+        >>> from delve_advisor.testing import tail_cnn
+        >>> recipe = parse_recipe({
+        ...     "version": 1,
+        ...     "model": {"spec": "delve_advisor.testing:tail_cnn"},
+        ...     "data": {"spec": "synthetic:n=16,size=16,val=8", "batch_size": 8},
+        ...     "training": {"epochs": 1, "device": "cpu", "track_saturation": False},
+        ... })
+        >>> objective = SearchObjective(recipe, build_space([], input_size=16), progress=False)
+        >>> study = optuna.create_study(direction="maximize")
+        >>> study.optimize(objective, n_trials=1)
+        >>> trial = study.best_trial
+        >>> trial.user_attrs["label"], trial.user_attrs["input_size"], 0 <= trial.value <= 1
+        ('baseline', [3, 16, 16], True)
+        >>> classes = objective.data(16).num_classes  # the data, as every trial reads it
+        >>> trial.user_attrs["params"] == count_parameters(tail_cnn(num_classes=classes))
+        True
     """
 
     def __init__(

@@ -39,7 +39,24 @@ def _completed(study: optuna.Study, feasible: bool = False) -> list[FrozenTrial]
 
 
 def pareto_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """The trials no other trial beats on both accuracy (higher) and FLOPs (lower)."""
+    """The trials no other trial beats on both accuracy (higher) and FLOPs (lower).
+
+    Returns:
+        The non-dominated trials, fewest FLOPs first.
+
+    Example:
+        >>> import optuna
+        >>> trials = [
+        ...     optuna.trial.create_trial(
+        ...         value=acc, user_attrs={"label": label, "val_accuracy": acc, "flops": flops}
+        ...     )
+        ...     for label, acc, flops in [
+        ...         ("baseline", 0.70, 500), ("1", 0.78, 900), ("2", 0.74, 400), ("1+2", 0.72, 950)
+        ...     ]
+        ... ]
+        >>> [t.user_attrs["label"] for t in pareto_front(trials)]  # baseline and 1+2 are beaten
+        ['2', '1']
+    """
     front = []
     for t in trials:
         acc, flops = t.user_attrs["val_accuracy"], t.user_attrs.get("flops", math.inf)
@@ -58,6 +75,24 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
     """The feasible completed trial with the best accuracy (fewest FLOPs on a tie).
 
     A trial above the recipe's FLOPs or parameter budget (a positive constraint) is never best.
+
+    Returns:
+        The trial, or None when no feasible trial completed.
+
+    Example:
+        >>> import optuna
+        >>> study = optuna.create_study(direction="maximize")
+        >>> best_trial(study) is None
+        True
+        >>> runs = [("baseline", 0.70, -1.0), ("1", 0.81, 2e6), ("2", 0.74, 0.0)]
+        >>> for label, acc, over_budget in runs:  # over_budget: FLOPs above the limit
+        ...     attrs = {"label": label, "val_accuracy": acc, "flops": 1000}
+        ...     trial = optuna.trial.create_trial(
+        ...         value=acc, user_attrs=attrs, constraints={"flops": over_budget}
+        ...     )
+        ...     study.add_trial(trial)
+        >>> best_trial(study).user_attrs["label"]  # "1" is more accurate but over the budget
+        '2'
     """
     trials = _completed(study, feasible=True)
     if not trials:
@@ -71,6 +106,28 @@ def measured_effects(study: optuna.Study, report: Any, space: SearchSpace) -> li
     The measured effect comes from the best completed trial that switched on that suggestion
     alone (at the default input size and learning rate when those are searched too), compared
     with the best completed baseline trial.
+
+    Returns:
+        Rows with the keys ``label``, ``kind``, ``targets``, ``predicted_flops``,
+        ``predicted_unproductive``, ``trial``, ``val_accuracy``, ``delta_accuracy``, ``flops``
+        and ``wall_s`` (all strings), the baseline first.
+
+    Example:
+        >>> import optuna
+        >>> from delve_advisor import advise
+        >>> from delve_advisor.search import build_space
+        >>> from delve_advisor.testing import tail_cnn
+        >>> report = advise(tail_cnn(), None, input_size=(3, 16, 16))  # graph only, no data
+        >>> space = build_space(report.suggestions, input_size=16, max_suggestions=2)
+        >>> study = optuna.create_study(direction="maximize")
+        >>> for label, acc in [("baseline", 0.70), ("1", 0.78), ("2", 0.66)]:
+        ...     attrs = {"label": label, "val_accuracy": acc, "flops": 1000, "wall_s": 1.0}
+        ...     study.add_trial(optuna.trial.create_trial(value=acc, user_attrs=attrs))
+        >>> rows = measured_effects(study, report, space)
+        >>> [(row["label"], row["kind"], row["trial"], row["delta_accuracy"]) for row in rows]
+        [('baseline', '(no edit)', '0', ''),
+         ('1', 'drop_downsampling', '1', '+0.0800'),
+         ('2', 'drop_downsampling', '2', '-0.0400')]
     """
     trials = _completed(study)
 
@@ -213,6 +270,27 @@ def write_search_outputs(
     Returns:
         Output kind (``"csv"``, ``"best_edits"``, ``"history"``, ``"pareto"``, ``"markdown"``,
         ``"html"``) -> path; the plots and best edits only when a trial completed.
+
+    Example:
+        >>> import json, tempfile
+        >>> import optuna
+        >>> from delve_advisor import advise
+        >>> from delve_advisor.search import build_space
+        >>> from delve_advisor.testing import tail_cnn
+        >>> report = advise(tail_cnn(), None, input_size=(3, 16, 16))  # graph only, no data
+        >>> space = build_space(report.suggestions, input_size=16, max_suggestions=2)
+        >>> study = optuna.create_study(study_name="demo", direction="maximize")
+        >>> for label, acc in [("baseline", 0.70), ("1", 0.78)]:
+        ...     attrs = {"label": label, "val_accuracy": acc, "flops": 1000,
+        ...              "edits": list(space.edits(label))}
+        ...     study.add_trial(optuna.trial.create_trial(value=acc, user_attrs=attrs))
+        >>> paths = write_search_outputs(study, report, space, tempfile.mkdtemp())
+        >>> sorted(paths)
+        ['best_edits', 'csv', 'history', 'html', 'markdown', 'pareto']
+        >>> json.loads(paths["best_edits"].read_text())
+        [{'op': 'set_stride', 'module': '0', 'value': [1, 1]}]
+        >>> "Best: trial 1 (1), val accuracy 0.7800" in paths["markdown"].read_text()
+        True
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -120,6 +120,21 @@ class Recipe(_Strict):
 
     Attributes:
         path: The file it was read from (None for a dict), used to resolve relative paths.
+
+    Example:
+        >>> import yaml
+        >>> recipe = parse_recipe(yaml.safe_load('''
+        ... version: 1
+        ... model: {spec: "torchvision:resnet18"}
+        ... data: {spec: "synthetic:n=256,val=128,size=32", batch_size: 32}
+        ... training: {epochs: 2, lr: 0.001}
+        ... objective: {mode: multi}
+        ... n_trials: 8
+        ... '''))
+        >>> recipe.training.epochs, recipe.data.batch_size, recipe.objective.mode, recipe.n_trials
+        (2, 32, 'multi', 8)
+        >>> recipe.study_name, recipe.data_spec
+        ('delve-advisor-search', 'synthetic:n=256,val=128,size=32')
     """
 
     version: Literal[1]
@@ -235,6 +250,23 @@ def load_recipe(path: str | Path) -> Recipe:
 
     Raises:
         RecipeError: The file cannot be read, is not YAML, or does not match the schema.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import yaml
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "tiny.yaml").write_text(yaml.safe_dump({
+        ...     "version": 1,
+        ...     "model": {"spec": "delve_advisor.testing:tail_cnn"},
+        ...     "data": {"spec": "synthetic:n=16,size=16,val=8", "batch_size": 8},
+        ...     "out": "run",
+        ... }))
+        >>> recipe = load_recipe(folder / "tiny.yaml")
+        >>> recipe.study_name, recipe.model.spec
+        ('tiny', 'delve_advisor.testing:tail_cnn')
+        >>> recipe.resolve(recipe.out) == folder.resolve() / "run"  # next to the recipe file
+        True
     """
     path = Path(path)
     try:

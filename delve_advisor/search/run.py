@@ -51,6 +51,16 @@ class SearchResult:
         trials: Trials in the study by state name (``{"COMPLETE": 8, "FAIL": 1}``).
         best: The best trial's number and values (single objective), or the Pareto front's.
         paths: Output kind -> file.
+
+    Example:
+        >>> from pathlib import Path
+        >>> result = SearchResult(
+        ...     "tiny", "journal file study.journal in the run directory", Path("run"),
+        ...     trials={"COMPLETE": 7, "FAIL": 1},
+        ...     best=[{"number": 3, "values": [0.81], "label": "1+2"}],
+        ... )
+        >>> sum(result.trials.values()), result.best[0]["label"], result.paths
+        (8, '1+2', {})
     """
 
     study_name: str
@@ -240,6 +250,28 @@ def run_search(
         RecipeError: The recipe is invalid.
         StorageError: The storage cannot be opened.
         InvalidArgumentError: ``workers``, ``n_trials`` or ``timeout`` is out of range.
+
+    Example:
+        A tiny real search (about a second on a CPU): the baseline and the rank-1 suggestion.
+
+        >>> import tempfile
+        >>> from delve_advisor.search import parse_recipe
+        >>> recipe = parse_recipe({
+        ...     "version": 1,
+        ...     "model": {"spec": "delve_advisor.testing:tail_cnn"},
+        ...     "data": {"spec": "synthetic:n=16,size=16,val=8", "batch_size": 8},
+        ...     "input_size": 16,
+        ...     "training": {"epochs": 1, "device": "cpu", "track_saturation": False},
+        ...     "space": {"max_suggestions": 1},
+        ...     "n_trials": 2,
+        ... })
+        >>> result = run_search(recipe, out=tempfile.mkdtemp(), progress=False)
+        >>> result.study_name, result.trials
+        ('delve-advisor-search', {'COMPLETE': 2})
+        >>> sorted(path.name for path in result.paths.values())
+        ['best_edits.json', 'history.png', 'pareto.png', 'search.html', 'search.md', 'trials.csv']
+        >>> (result.out_dir / "advice.json").is_file()  # reused when the search is resumed
+        True
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)

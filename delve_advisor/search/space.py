@@ -31,6 +31,18 @@ class TrialConfig:
         edits: The plain-data edits, in application order.
         input_size: H = W of the trial's data (before a ``resize_input`` edit).
         lr: The learning rate.
+
+    Example:
+        >>> import optuna
+        >>> from delve_advisor import advise
+        >>> from delve_advisor.testing import tail_cnn
+        >>> report = advise(tail_cnn(), None, input_size=(3, 16, 16))  # graph only, no data
+        >>> space = build_space(report.suggestions, input_size=16, lr_range=(1e-4, 1e-2))
+        >>> config = space.sample(optuna.trial.FixedTrial({"edits": "1", "lr": 3e-3}))
+        >>> config.label, config.ranks, config.input_size, config.lr
+        ('1', (1,), 16, 0.003)
+        >>> config.edits
+        ({'op': 'set_stride', 'module': '0', 'value': [1, 1]},)
     """
 
     label: str
@@ -64,6 +76,18 @@ class SearchSpace:
         input_sizes: Input sides to search, or () to keep ``input_size``.
         lr: The default learning rate.
         lr_range: (low, high) to search log-uniformly, or None.
+
+    Example:
+        >>> from delve_advisor import advise
+        >>> from delve_advisor.testing import tail_cnn
+        >>> report = advise(tail_cnn(), None, input_size=(3, 16, 16))  # graph only, no data
+        >>> space = build_space(report.suggestions, input_size=16, max_suggestions=3)
+        >>> space.combinations
+        ('baseline', '1', '2', '3', '1+2', '1+3', '2+3', '1+2+3')
+        >>> space.ranks("1+3"), [edit["op"] for edit in space.edits("1+3")]
+        ((1, 3), ['set_stride', 'replace_with_identity', 'replace_with_identity'])
+        >>> space.first_trials()[:3]
+        [{'edits': 'baseline'}, {'edits': '1'}, {'edits': '2'}]
     """
 
     suggestions: dict[int, Any]

@@ -48,7 +48,14 @@ JOURNAL_FILE = "study.journal"
 
 
 def describe_storage(url: str | None) -> str:
-    """The storage URL with any password replaced by ``***`` (for messages and logs)."""
+    """The storage URL with any password replaced by ``***`` (for messages and logs).
+
+    Example:
+        >>> describe_storage("postgresql+psycopg://optuna:s3cret@db.example:5432/search")
+        'postgresql+psycopg://optuna:***@db.example:5432/search'
+        >>> describe_storage(None)
+        'journal file study.journal in the run directory'
+    """
     if url is None:
         return f"journal file {JOURNAL_FILE} in the run directory"
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
@@ -86,6 +93,17 @@ def open_storage(
     Raises:
         StorageError: The storage cannot be opened or reached; the message names the URL
             (password hidden) and the reason.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> run_dir = Path(tempfile.mkdtemp())
+        >>> storage = open_storage(None, run_dir)  # the journal file study.journal in run_dir
+        >>> type(storage).__name__, (run_dir / "study.journal").is_file()
+        ('JournalStorage', True)
+        >>> other = open_storage("journal:shared/search.journal", run_dir)  # relative to run_dir
+        >>> (run_dir / "shared" / "search.journal").is_file()
+        True
     """
     out_dir = Path(out_dir)
     journal = _journal_path(url, out_dir)
@@ -142,6 +160,20 @@ def create_search_study(
 
     Raises:
         InvalidArgumentError: The pruner is unknown.
+
+    Example:
+        >>> import tempfile
+        >>> import optuna
+        >>> storage = open_storage(None, tempfile.mkdtemp())
+        >>> study = create_search_study(storage, "demo", pruner="hyperband", epochs=3, seed=0)
+        >>> [d.name for d in study.directions], type(study.pruner).__name__
+        (['MAXIMIZE'], 'HyperbandPruner')
+        >>> pareto = create_search_study(storage, "demo-flops", multi=True)
+        >>> [d.name for d in pareto.directions], type(pareto.pruner).__name__
+        (['MAXIMIZE', 'MINIMIZE'], 'NopPruner')
+        >>> again = create_search_study(storage, "demo")  # re-running loads, never duplicates
+        >>> sorted(optuna.get_all_study_names(storage))
+        ['demo', 'demo-flops']
     """
     # FLOPs / parameter budgets are set per trial with ``trial.set_constraint`` (Optuna 5; the
     # samplers' ``constraints_func`` is deprecated since 5.0) by the objective, and TPE reads
@@ -200,6 +232,22 @@ def fail_stale_trials(study: optuna.Study, *, older_than_s: float | None = None)
 
     Returns:
         The numbers of the trials failed.
+
+    Example:
+        >>> import socket, subprocess, sys, tempfile
+        >>> study = create_search_study(open_storage(None, tempfile.mkdtemp()), "demo")
+        >>> worker = subprocess.Popen([sys.executable, "-c", "pass"])  # a worker that exits
+        >>> worker.wait()
+        0
+        >>> trial = study.ask()  # RUNNING, as the worker left it
+        >>> trial.set_user_attr("worker_host", socket.gethostname())
+        >>> trial.set_user_attr("worker_pid", worker.pid)
+        >>> fail_stale_trials(study)
+        [0]
+        >>> [t.state.name for t in study.get_trials()]  # failed, and queued again
+        ['FAIL', 'WAITING']
+        >>> study.get_trials()[0].user_attrs["fail_reason"]
+        'worker pid ... is gone (stale trial failed on restart)'
     """
     host = socket.gethostname()
     now = datetime.datetime.now()
