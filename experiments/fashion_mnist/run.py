@@ -59,7 +59,8 @@ STRUCTURAL = ("drop_downsampling", "prune_layers")
 
 #: The budgets. ``train``: training images (a fixed random subset of the 60,000), ``heldout``:
 #: images of the training set the advisor and the search validate on, ``test``: test images
-#: (None: all 10,000). ``search_*``: the search's budget (trials, epochs per trial).
+#: (None: all 10,000). ``search_*``: the search's budget (trials, epochs per trial, at most
+#: ``search_limit`` images of each of the two splits; None: all of them).
 BUDGETS: dict[str, dict[str, Any]] = {
     "tiny": {
         "train": 64,
@@ -70,17 +71,19 @@ BUDGETS: dict[str, dict[str, Any]] = {
         "advice_epochs": 1,
         "search_trials": 2,
         "search_epochs": 1,
+        "search_limit": None,
         "seeds": [0],
     },
     "cpu": {
-        "train": 2000,
+        "train": 1000,
         "heldout": 500,
-        "test": 2000,
+        "test": 1000,
         "epochs": 1,
-        "batch_size": 50,
+        "batch_size": 32,
         "advice_epochs": 1,
         "search_trials": 4,
         "search_epochs": 1,
+        "search_limit": 500,
         "seeds": [0, 1, 2],
     },
     "gpu": {
@@ -92,6 +95,7 @@ BUDGETS: dict[str, dict[str, Any]] = {
         "advice_epochs": 3,
         "search_trials": 16,
         "search_epochs": 5,
+        "search_limit": 20000,
         "seeds": [0, 1, 2, 3, 4],
     },
 }
@@ -261,7 +265,12 @@ def _advice(name: str, arch: Architecture, splits: _Splits, out: Path, budget: d
 
 
 def _search(splits: _Splits, out: Path, budget: dict, dev: str, work: Path) -> dict[str, Any]:
-    """Runs (or resumes) the unattended search and keeps its small outputs in ``out/search``."""
+    """Runs (or resumes) the unattended search and keeps its small outputs in ``out/search``.
+
+    The search reuses the experiment's ResNet-18 advice (``advice.json``, the same model, data
+    and advice budget) instead of running the advisor a second time: ``run_search`` takes the
+    report it finds in its run directory.
+    """
     done = out / "resnet18" / "search" / "best.json"
     if done.is_file():
         return {**json.loads(done.read_text()), "out": done.parent}
@@ -270,7 +279,11 @@ def _search(splits: _Splits, out: Path, budget: dict, dev: str, work: Path) -> d
     recipe = recipe.model_copy(
         update={
             "data": recipe.data.model_copy(
-                update={"spec": f"npz:{npz}", "batch_size": budget["batch_size"]}
+                update={
+                    "spec": f"npz:{npz}",
+                    "batch_size": budget["batch_size"],
+                    "limit": budget["search_limit"],
+                }
             ),
             "training": recipe.training.model_copy(
                 update={"epochs": budget["search_epochs"], "lr": LR, "device": dev}
@@ -280,6 +293,9 @@ def _search(splits: _Splits, out: Path, budget: dict, dev: str, work: Path) -> d
         }
     )
     run_dir = work / "search"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "advice.json").is_file():
+        shutil.copy(out / "resnet18" / "advice.json", run_dir / "advice.json")
     start = time.perf_counter()
     result = run_search(recipe, out=run_dir, progress=False)
     seconds = time.perf_counter() - start
@@ -309,6 +325,7 @@ def _search(splits: _Splits, out: Path, budget: dict, dev: str, work: Path) -> d
             "epochs": budget["search_epochs"],
             "train": budget["train"],
             "heldout": budget["heldout"],
+            "limit": budget["search_limit"],
         },
     }
     _write_json(done, summary)
@@ -368,6 +385,18 @@ def run_arm(
         _write_json(out / name / arm / "skipped.json", {"reason": "no such suggestion"})
         return None
     model, size, edits, kind = built
+    if arm == "search" and resolve_device(dev).type == "cpu":
+        # The same edits, seed and budget as an arm already run: the same computation (training
+        # on the CPU repeats exactly), so its record is reused instead of training it again.
+        for other in ("baseline", "first", "prune"):
+            other_path = out / name / other / f"seed{seed}.json"
+            if other_path.is_file():
+                record = json.loads(other_path.read_text())
+                if record["edits"] == edits:
+                    record.update(arm="search", kind=kind, copied_from=other)
+                    _write_json(path, record)
+                    logger.info("[%s/search seed %d] same edits as %s: reused", name, seed, other)
+                    return record
     data, test, _ = splits.get(int(size[1]))
     params = count_parameters(model)
     flops = total_flops(model, size)
@@ -464,26 +493,22 @@ def main(argv: list[str] | None = None) -> int:
         out / "budget.json", {"budget": args.budget, **budget, "lr": LR, "device": args.device}
     )
     start = time.perf_counter()
-    reports: dict[str, Report] = {}
     search = None
-    # Seed-major: every arm gets seed 0 before any arm gets seed 1, so an interrupted run
-    # leaves the same number of seeds (give or take one) for every arm. The advice and the
-    # search run when an arm first needs them.
-    for seed in budget["seeds"]:
-        for name in args.archs:
-            arch = ARCHITECTURES[name]
-            if name not in reports:
-                reports[name] = _advice(name, arch, splits, out, budget, args.device)
-                if name == "matched":
-                    _check_matched(reports[name], out)
+    # Architecture-major: ResNet-18 (the main table) gets all its seeds first; within an
+    # architecture, every arm gets seed 0 before any arm gets seed 1. The advice and the search
+    # run when an arm first needs them.
+    for name in args.archs:
+        arch = ARCHITECTURES[name]
+        report = _advice(name, arch, splits, out, budget, args.device)
+        if name == "matched":
+            _check_matched(report, out)
+        for seed in budget["seeds"]:
             for arm in arch.arms:
                 if args.arms is not None and arm not in args.arms:
                     continue
                 if arm == "search" and search is None:
                     search = _search(splits, out, budget, args.device, work)
-                run_arm(
-                    name, arm, seed, arch, reports[name], search, splits, budget, args.device, out
-                )
+                run_arm(name, arm, seed, arch, report, search, splits, budget, args.device, out)
     logger.info("all runs done in %.0f s", time.perf_counter() - start)
     return 0
 

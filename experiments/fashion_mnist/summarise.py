@@ -82,6 +82,7 @@ def arm_rows(arms: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "arm": arm,
+                "copied_from": records[0].get("copied_from"),
                 "kind": records[0]["kind"],
                 "edits": records[0]["edits"],
                 "seeds": [r["seed"] for r in records],
@@ -138,7 +139,8 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
     ]
     for r in rows:
         lines.append(
-            f"| {r['arm']} | {_edits_text(r['edits'])} | {len(r['seeds'])} "
+            f"| {r['arm']}{' (= ' + r['copied_from'] + ')' if r['copied_from'] else ''} "
+            f"| {_edits_text(r['edits'])} | {len(r['seeds'])} "
             f"| {_pct(r['mean'])} ± {_pct(r['std'])} "
             f"| {'–' if r['arm'] == 'baseline' else _num(100 * r['diff'], '{:+.2f}')} "
             f"| {_num(r['t'], '{:+.2f}')} ({_num(r['df'], '{:.1f}')}) | {_num(r['p'])} "
