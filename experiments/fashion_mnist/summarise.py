@@ -160,8 +160,9 @@ def search_lines(results: Path) -> list[str]:
     summary = json.loads(best.read_text())
     lines = [
         f"Search budget: {summary['budget']['n_trials']} trials, {summary['budget']['epochs']} "
-        f"epoch(s) each, {summary['budget']['train']} training / {summary['budget']['heldout']} "
-        f"held-out images (from the training set), {summary['seconds']:.0f} s wall. "
+        f"epoch(s) each, on at most {summary['budget'].get('limit') or 'all'} of the "
+        f"{summary['budget']['train']} training and {summary['budget']['heldout']} held-out "
+        f"images (both from the training set), {summary['seconds']:.0f} s wall. "
         f"Trials: {summary['trials']}. Best: {summary['best']}; its edits: "
         f"{_edits_text(summary['best_edits'] or [])}.",
         "",
@@ -226,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         f"# Fashion-MNIST results, budget `{budget['budget']}`",
         "",
         f"Training subset {budget['train']} images, {budget['epochs']} epoch(s), batch "
-        f"{budget['batch_size']}, Adam lr {budget['lr']}; test "
+        f"{budget['batch_size']}, Adam lr {budget['lr']} "
+        f"(VGG-16-BN: {budget.get('vgg_lr', budget['lr'])}); test "
         f"{budget['test'] or 10000} images of the test set; device {budget['device']}.",
         "",
     ]
