@@ -190,7 +190,10 @@ def figure(all_rows: dict[str, list[dict[str, Any]]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     markers = {"resnet18": "o", "vgg16_bn": "s", "matched": "^"}
     for arch, rows in all_rows.items():
+        same = {r["copied_from"]: r["arm"] for r in rows if r["copied_from"]}
         for r in rows:
+            if r["copied_from"]:
+                continue  # drawn as the arm it repeats, labelled with both names
             ax.errorbar(
                 r["flops"],
                 100 * r["mean"],
@@ -200,7 +203,7 @@ def figure(all_rows: dict[str, list[dict[str, Any]]], path: Path) -> None:
                 linestyle="none",
             )
             ax.annotate(
-                f"{arch}/{r['arm']}",
+                f"{arch}/{r['arm']}" + (f" = {same[r['arm']]}" if r["arm"] in same else ""),
                 (r["flops"], 100 * r["mean"]),
                 fontsize=7,
                 xytext=(4, 4),
