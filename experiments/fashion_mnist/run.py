@@ -86,18 +86,6 @@ BUDGETS: dict[str, dict[str, Any]] = {
         "search_limit": 500,
         "seeds": [0, 1, 2],
     },
-    "cpu-long": {
-        "train": 3000,
-        "heldout": 500,
-        "test": 2000,
-        "epochs": 2,
-        "batch_size": 32,
-        "advice_epochs": 1,
-        "search_trials": 4,
-        "search_epochs": 1,
-        "search_limit": 1000,
-        "seeds": [0, 1, 2],
-    },
     "gpu": {
         "train": 55000,
         "heldout": 5000,
