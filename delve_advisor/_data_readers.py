@@ -1,7 +1,9 @@
 """Readers of the stored data sets named by data specs (see :mod:`delve_advisor.data`).
 
 Each reader returns ``(train_x, train_y, val_x, val_y, classes)`` with images as uint8 or
-float32 arrays of shape (N, C, H, W) and int64 labels; the image folder reader returns datasets.
+float32 arrays of shape (N, C, H, W) and int64 labels (``val_*`` is the source's own
+validation or test split); the image folder reader returns datasets. ``_stratified_split`` holds
+a validation split out of the training split (``load_data(val_split=...)``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.transforms.functional import pil_to_tensor
 
 from delve_advisor._data_spec import DataSpec, _spec_error
-from delve_advisor.exceptions import SpecError
+from delve_advisor.exceptions import InvalidArgumentError, SpecError
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +246,40 @@ def _hold_out(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...]
     return x[train], y[train], x[val], y[val]
 
 
+def _stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Indices ``(keep, held)`` of a seeded hold-out of ``fraction`` of ``labels``, per class.
+
+    ``round(n * fraction)`` samples (at least 1, at most ``n - 1``) are held out; each class gives
+    its share of them (largest remainders first, so the total is exact), chosen at random within
+    the class. The same labels, fraction and seed give the same split; the two parts are disjoint
+    and cover every index. Both are sorted.
+
+    Raises:
+        InvalidArgumentError: Fewer than 2 samples, so nothing can be held out.
+    """
+    n = len(labels)
+    if n < 2:
+        raise InvalidArgumentError(
+            f"load_data: val_split={fraction!r} needs at least 2 training samples to hold one "
+            f"out, got {n}; raise limit or use more data"
+        )
+    n_held = min(n - 1, max(1, round(n * fraction)))
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    quotas = counts * (n_held / n)
+    shares = np.floor(quotas).astype(np.int64)
+    order = np.argsort(-(quotas - shares), kind="stable")
+    shares[order[: n_held - int(shares.sum())]] += 1
+    held = []
+    for label, share in zip(classes, shares, strict=True):
+        members = np.flatnonzero(labels == label)
+        held.append(rng.permutation(members)[:share])
+    held_idx = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+    keep = np.ones(n, dtype=bool)
+    keep[held_idx] = False
+    return np.flatnonzero(keep), held_idx
+
+
 def _check_npz_pair(spec: DataSpec, data: Any, x_key: str, y_key: str) -> tuple[np.ndarray, ...]:
     x, y = data[x_key], data[y_key]
     if x.ndim not in (3, 4):
@@ -278,7 +314,12 @@ def _check_npz_pair(spec: DataSpec, data: Any, x_key: str, y_key: str) -> tuple[
     return np.ascontiguousarray(x), y.astype(np.int64)
 
 
-def _read_npz(spec: DataSpec, seed: int) -> tuple[Any, ...]:
+def _read_npz(spec: DataSpec, seed: int, hold_out: bool = True) -> tuple[Any, ...]:
+    """The arrays of an ``.npz`` file, as every reader returns them.
+
+    Without ``x_val``/``y_val`` (or ``x_test``/``y_test``) 10 % of ``x`` are held out for
+    validation; with ``hold_out`` False the validation arrays are ``None`` instead.
+    """
     path = spec.path
     assert path is not None  # set by parse_data_spec for this kind
     if not path.is_file():
@@ -308,11 +349,14 @@ def _read_npz(spec: DataSpec, seed: int) -> tuple[Any, ...]:
                     f"npz array {pair[0]!r} has samples of {val_x.shape[1:]} {val_x.dtype}, "
                     f"'x' has {train_x.shape[1:]} {train_x.dtype}",
                 )
+        elif not hold_out:
+            val_x = val_y = None
         else:
             if len(train_x) < 2:
                 raise _spec_error(spec.text, "npz array 'x' needs 2 samples to hold one out")
             train_x, train_y, val_x, val_y = _hold_out(train_x, train_y, seed)
-    num_classes = int(max(train_y.max(), val_y.max())) + 1
+    top = train_y.max() if val_y is None else max(train_y.max(), val_y.max())
+    num_classes = int(top) + 1
     return train_x, train_y, val_x, val_y, tuple(str(i) for i in range(num_classes))
 
 
@@ -349,9 +393,18 @@ class _FolderImages(Dataset):
 
 
 def _read_imagefolder(
-    spec: DataSpec, seed: int, limit: int | None, size: tuple[int, int] | None
+    spec: DataSpec,
+    seed: int,
+    limit: int | None,
+    size: tuple[int, int] | None,
+    val_split: float | None = None,
 ) -> tuple[Any, ...]:
-    """Train and val ``_FolderImages``, colour mode, native size, classes, a stats sample."""
+    """Train, val and test ``_FolderImages`` (test None), mode, native size, classes, stats.
+
+    Without ``val_split``: the ``val/`` folder (or 10 % held out) is val, test is None. With it:
+    ``val_split`` of the (limited) training images, per class, is val, and the ``val/`` folder
+    (when there is one) is test.
+    """
     root = spec.path
     assert root is not None  # set by parse_data_spec for this kind
     if not root.is_dir():
@@ -367,6 +420,7 @@ def _read_imagefolder(
             ) from error
 
     base = root / "train" if (root / "train").is_dir() else root
+    test_folder = test_idx = None
     if base != root and val_name is not None:
         train_folder, val_folder = folder(base), folder(root / val_name)
         if val_folder.classes != train_folder.classes:
@@ -376,21 +430,33 @@ def _read_imagefolder(
                 f"differ from those of {str(base)!r} ({', '.join(train_folder.classes)})",
             )
         train_idx, val_idx = np.arange(len(train_folder)), np.arange(len(val_folder))
+        if val_split is not None:
+            test_folder, test_idx = val_folder, val_idx[_subset(len(val_idx), limit, seed + 1)]
     else:
         train_folder = val_folder = folder(base)
         if len(train_folder) < 2:
             raise _spec_error(spec.text, f"{str(base)!r} holds one image; need 2 to hold one out")
-        order = np.random.default_rng(seed).permutation(len(train_folder))
-        n_val = max(1, round(len(order) * _HOLD_OUT))
-        train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
-    train_idx = train_idx[_subset(len(train_idx), limit, seed)]
-    val_idx = val_idx[_subset(len(val_idx), limit, seed + 1)]
+        if val_split is None:
+            order = np.random.default_rng(seed).permutation(len(train_folder))
+            n_val = max(1, round(len(order) * _HOLD_OUT))
+            train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
+        else:
+            train_idx = np.arange(len(train_folder))
+    if val_split is None:
+        train_idx = train_idx[_subset(len(train_idx), limit, seed)]
+        val_idx = val_idx[_subset(len(val_idx), limit, seed + 1)]
+    else:
+        pool = train_idx[_subset(len(train_idx), limit, seed)]
+        targets = np.asarray(train_folder.targets)[pool]
+        keep, held = _stratified_split(targets, val_split, seed + 2)
+        train_idx, val_idx, val_folder = pool[keep], pool[held], train_folder
     with Image.open(train_folder.samples[int(train_idx[0])][0]) as first:
         mode = "L" if len(first.getbands()) == 1 else "RGB"
         native = (first.height, first.width)
     target = size or native
     train = _FolderImages(train_folder, train_idx, mode, target)
     val = _FolderImages(val_folder, val_idx, mode, target)
+    test = None if test_folder is None else _FolderImages(test_folder, test_idx, mode, target)
     sample = _subset(len(train), 256, seed)
     stats = torch.stack([train[int(i)][0] for i in sample])
-    return train, val, mode, native, tuple(train_folder.classes), stats
+    return train, val, test, mode, native, tuple(train_folder.classes), stats

@@ -28,6 +28,20 @@ Valid forms (:data:`DATA_SPEC_FORMS`):
     ``N`` training images (default 5000) and ``V`` validation images (default N/5). Small
     receptive fields suffice to classify them.
 
+Which split is which:
+
+- Without ``val_split`` (the default): ``Data.val`` is the source's own held-out split
+  (Fashion-MNIST's ``t10k`` files, CIFAR-10's ``test_batch``, the image folder's ``val/``, the
+  npz file's ``x_val``/``x_test``, the generated synthetic validation images, or the 10 %
+  held out above) and ``Data.test`` is ``None``.
+- With ``val_split=f`` (0 < f < 1): ``Data.val`` is a seeded, per-class (stratified) share
+  ``f`` of the **training** split, disjoint from the images ``Data.train`` keeps, the same for
+  the same seed; the source's own held-out split becomes ``Data.test`` (``None`` where the
+  source has none: an npz without ``x_val``/``x_test``, an image folder without ``val/``). Use
+  this whenever a choice is made on ``Data.val`` (a search picking its best trial) so that
+  ``Data.test`` stays unseen. ``limit`` then caps the training pool *before* the hold-out (so
+  train + val = ``limit``) and caps the test split separately (at most ``limit`` too).
+
 Every split becomes a tensor at native size; each batch is scaled to [0, 1], resized to
 ``input_size`` with ``torch.nn.functional.interpolate`` (bilinear, antialiased when shrinking),
 and standardised per channel with the mean and standard deviation of the training split.
@@ -50,6 +64,7 @@ from delve_advisor._data_readers import (
     _read_imagefolder,
     _read_npz,
     _resize,
+    _stratified_split,
     _subset,
     read_idx,
 )
@@ -124,19 +139,22 @@ def _channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclass
 class Data:
-    """Training and validation loaders with what a model needs to know about them.
+    """Training, validation and (optionally) test loaders with what a model needs to know.
 
     Attributes:
         train: Loader of the training split, shuffled (seeded), batches ``(x, y)`` with ``x``
             standardised float32 (B, C, H, W) at ``input_size`` and ``y`` int64 (B,).
-        val: Loader of the validation split, not shuffled.
+        val: Loader of the validation split, not shuffled: what to evaluate and choose on.
+        test: Loader of the source's own held-out split when ``val`` was held out of the
+            training split (``load_data(val_split=...)``), not shuffled; ``None`` otherwise.
         in_channels: Channels of ``x``.
         num_classes: Number of classes.
         native_size: (H, W) of the stored images before resizing.
         input_size: (H, W) of the batches.
         name: The spec the data came from.
         classes: Class names, index = label.
-        mean: Per-channel mean used for standardisation (of the training split, in [0, 1] units).
+        mean: Per-channel mean used for standardisation (of ``train``'s images only, in [0, 1]
+            units).
         std: Per-channel standard deviation used for standardisation.
 
     Example:
@@ -158,6 +176,7 @@ class Data:
     classes: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    test: DataLoader | None = None
 
 
 def load_data(
@@ -168,8 +187,9 @@ def load_data(
     limit: int | None = None,
     seed: int = 0,
     num_workers: int = 0,
+    val_split: float | None = None,
 ) -> Data:
-    """Reads the data a spec names and wraps both splits in data loaders.
+    """Reads the data a spec names and wraps its splits in data loaders.
 
     Args:
         spec: One of the forms in :data:`DATA_SPEC_FORMS` (see the module docstring).
@@ -177,8 +197,13 @@ def load_data(
             size.
         batch_size: Samples per batch.
         limit: At most this many samples per split, a seeded random subset; ``None`` for all.
+            With ``val_split`` it caps the training pool before the validation split is held
+            out of it (train + val <= ``limit``), and the test split separately.
         seed: Seed of the subsets, the held-out split, the synthetic data and the shuffling.
         num_workers: ``DataLoader`` worker processes.
+        val_split: Share (0 < f < 1) of the training split held out, per class and seeded, as
+            the validation split; the source's own held-out split then becomes ``Data.test``
+            (see the module docstring). ``None`` keeps the source's split as ``Data.val``.
 
     Returns:
         The :class:`Data`.
@@ -186,13 +211,18 @@ def load_data(
     Raises:
         SpecError: The spec is malformed, or a file it names is missing or malformed (the
             message names the path or array).
-        InvalidArgumentError: Another argument is out of range.
+        InvalidArgumentError: Another argument is out of range (the message names it).
 
     Example:
         >>> data = load_data("synthetic:n=100,val=20", input_size=28, batch_size=10)
         >>> x, y = next(iter(data.train))
         >>> tuple(x.shape), data.num_classes, data.native_size
         ((10, 3, 28, 28), 10, (32, 32))
+        >>> data.test is None  # val is the source's own validation split
+        True
+        >>> held = load_data("synthetic:n=100,val=20", val_split=0.2, batch_size=10)
+        >>> len(held.train.dataset), len(held.val.dataset), len(held.test.dataset)
+        (80, 20, 20)
     """
     size = None if input_size is None else image_size(input_size)
     for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
@@ -202,10 +232,22 @@ def load_data(
         raise InvalidArgumentError(f"limit must be a positive int or None, got {limit!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InvalidArgumentError(f"seed must be an int, got {seed!r}")
+    if val_split is not None and (
+        isinstance(val_split, bool)
+        or not isinstance(val_split, (int, float))
+        or not 0 < val_split < 1
+    ):
+        raise InvalidArgumentError(
+            "load_data: val_split must be a float with 0 < val_split < 1 (the share of the "
+            f"training split held out for validation) or None, got {val_split!r}"
+        )
     parsed = parse_data_spec(spec)
+    test = None
 
     if parsed.kind == "imagefolder":
-        train, val, mode, native, classes, sample = _read_imagefolder(parsed, seed, limit, size)
+        train, val, test, mode, native, classes, sample = _read_imagefolder(
+            parsed, seed, limit, size, val_split
+        )
         in_channels = 1 if mode == "L" else 3
         mean, std = _channel_stats(sample)
         target = size or native
@@ -216,14 +258,23 @@ def load_data(
         elif parsed.kind == "cifar10":
             arrays = _read_cifar10(parsed)
         elif parsed.kind == "npz":
-            arrays = _read_npz(parsed, seed)
+            arrays = _read_npz(parsed, seed, hold_out=val_split is None)
         else:
             arrays = _read_synthetic(parsed, seed)
         train_x, train_y, val_x, val_y, classes = arrays
-        train_keep = _subset(len(train_x), limit, seed)
-        val_keep = _subset(len(val_x), limit, seed + 1)
-        train = _TensorImages(train_x[train_keep], train_y[train_keep])
-        val = _TensorImages(val_x[val_keep], val_y[val_keep])
+        if val_split is None:
+            train_keep = _subset(len(train_x), limit, seed)
+            val_keep = _subset(len(val_x), limit, seed + 1)
+            train = _TensorImages(train_x[train_keep], train_y[train_keep])
+            val = _TensorImages(val_x[val_keep], val_y[val_keep])
+        else:
+            pool = _subset(len(train_x), limit, seed)
+            keep, held = _stratified_split(train_y[pool], val_split, seed + 2)
+            train = _TensorImages(train_x[pool[keep]], train_y[pool[keep]])
+            val = _TensorImages(train_x[pool[held]], train_y[pool[held]])
+            if val_x is not None:
+                test_keep = _subset(len(val_x), limit, seed + 1)
+                test = _TensorImages(val_x[test_keep], val_y[test_keep])
         in_channels = int(train_x.shape[1])
         native = (int(train_x.shape[2]), int(train_x.shape[3]))
         target = size or native
@@ -232,10 +283,11 @@ def load_data(
     generator = torch.Generator().manual_seed(seed)
     common = {"batch_size": batch_size, "num_workers": num_workers, "collate_fn": transform}
     logger.info(
-        "data %s: %d train / %d val samples, %d channels, %s → %s",
+        "data %s: %d train / %d val / %s test samples, %d channels, %s → %s",
         spec,
         len(train),
         len(val),
+        "no" if test is None else len(test),
         in_channels,
         native,
         target,
@@ -251,4 +303,5 @@ def load_data(
         classes=tuple(classes),
         mean=tuple(float(m) for m in mean),
         std=tuple(float(s) for s in std),
+        test=None if test is None else DataLoader(test, shuffle=False, **common),
     )

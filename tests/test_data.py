@@ -427,3 +427,126 @@ def test_imagefolder_train_without_val_holds_out_from_train(tmp_path):
     data = load_data(f"imagefolder:{tmp_path}")
     assert data.classes == ("x", "y", "z")
     assert (len(data.train.dataset), len(data.val.dataset)) == (27, 3)
+
+
+# -- a validation split held out of the training split (val_split) -------------------------
+
+
+def _tagged_fashion_mnist(
+    root: Path, n_train: int = 200, n_test: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tiny IDX files whose training image ``i`` carries ``i`` in pixels (0, 0) and (0, 1)."""
+    rng = np.random.default_rng(1)
+    raw = root / "raw"
+    raw.mkdir(parents=True)
+    train = rng.integers(0, 256, size=(n_train, 28, 28), dtype=np.uint8)
+    train[:, 0, 0], train[:, 0, 1] = np.arange(n_train) % 256, np.arange(n_train) // 256
+    test = rng.integers(0, 256, size=(n_test, 28, 28), dtype=np.uint8)
+    write_idx(raw / "train-images-idx3-ubyte.gz", train, 0x08, True)
+    write_idx(raw / "train-labels-idx1-ubyte.gz", np.arange(n_train, dtype=np.uint8) % 10, 0x08)
+    write_idx(raw / "t10k-images-idx3-ubyte.gz", test, 0x08, True)
+    write_idx(raw / "t10k-labels-idx1-ubyte.gz", np.arange(n_test, dtype=np.uint8) % 10, 0x08)
+    return train, test
+
+
+def _ids(loader) -> list[int]:
+    x = loader.dataset.x
+    return (x[:, 0, 0, 0].long() + 256 * x[:, 0, 0, 1].long()).tolist()
+
+
+def test_val_split_is_held_out_of_train_and_test_is_the_source_split(tmp_path):
+    train, test = _tagged_fashion_mnist(tmp_path)
+    data = load_data(f"fashion-mnist:{tmp_path}", val_split=0.1, batch_size=16)
+    fit, held = _ids(data.train), _ids(data.val)
+    assert len(held) == 20 and len(fit) == 180
+    assert not set(fit) & set(held) and sorted(fit + held) == list(range(200))
+    assert np.bincount(np.array(held) % 10).tolist() == [2] * 10  # stratified: 2 per class
+    # the test split is the t10k files, unshuffled and standardised like the others
+    assert data.test is not None and torch.equal(
+        data.test.dataset.x, torch.from_numpy(test[:, None])
+    )
+    x, _ = next(iter(data.test))
+    expected = (test[:16, None] / 255.0 - data.mean[0]) / data.std[0]
+    assert torch.allclose(x, torch.from_numpy(expected).float(), atol=1e-5)
+    # statistics from the training part only: an independent numpy reference
+    part = train[np.array(fit)] / 255.0
+    assert data.mean[0] == pytest.approx(part.mean(), rel=1e-6)
+    assert data.std[0] == pytest.approx(part.std(), rel=1e-5)
+    assert data.mean[0] != pytest.approx((train / 255.0).mean(), rel=1e-6)
+
+
+def test_val_split_is_the_same_for_the_same_seed(tmp_path):
+    _tagged_fashion_mnist(tmp_path)
+    spec = f"fashion-mnist:{tmp_path}"
+    first = _ids(load_data(spec, val_split=0.25, seed=3).val)
+    assert first == _ids(load_data(spec, val_split=0.25, seed=3).val)
+    assert first != _ids(load_data(spec, val_split=0.25, seed=4).val)
+    assert len(first) == 50
+
+
+def test_without_val_split_val_is_the_source_split_and_test_is_none(tmp_path):
+    _tagged_fashion_mnist(tmp_path)
+    data = load_data(f"fashion-mnist:{tmp_path}")
+    assert data.test is None
+    assert len(data.train.dataset) == 200 and len(data.val.dataset) == 50
+
+
+def test_val_split_limit_caps_the_pool_then_the_test_split(tmp_path):
+    _tagged_fashion_mnist(tmp_path)
+    spec = f"fashion-mnist:{tmp_path}"
+    data = load_data(spec, val_split=0.2, limit=100)
+    assert (len(data.train.dataset), len(data.val.dataset), len(data.test.dataset)) == (80, 20, 50)
+    assert not set(_ids(data.train)) & set(_ids(data.val))
+    data = load_data(spec, val_split=0.2, limit=30)
+    assert (len(data.train.dataset), len(data.val.dataset), len(data.test.dataset)) == (24, 6, 30)
+
+
+def test_val_split_on_npz_without_validation_arrays_has_no_test(tmp_path):
+    x = np.arange(40, dtype=np.float32)[:, None, None] * np.ones((1, 4, 4), np.float32)
+    y = np.arange(40) % 4
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    data = load_data(f"npz:{tmp_path / 'd.npz'}", val_split=0.25)
+    assert data.test is None
+    fit = data.train.dataset.x[:, 0, 0, 0].long().tolist()
+    held = data.val.dataset.x[:, 0, 0, 0].long().tolist()
+    assert len(held) == 10 and sorted(fit + held) == list(range(40))
+    np.savez(tmp_path / "v.npz", x=x, y=y, x_val=x[:6] + 100, y_val=y[:6])
+    data = load_data(f"npz:{tmp_path / 'v.npz'}", val_split=0.25)
+    assert data.test.dataset.x[:, 0, 0, 0].tolist() == [100, 101, 102, 103, 104, 105]
+    assert len(data.train.dataset) + len(data.val.dataset) == 40
+
+
+def test_val_split_on_image_folders(tmp_path):
+    make_folder(tmp_path / "split" / "train", "L", [(6, 6)] * 5)
+    make_folder(tmp_path / "split" / "val", "L", [(6, 6)] * 2)
+    data = load_data(f"imagefolder:{tmp_path / 'split'}", val_split=0.2)
+    assert (len(data.train.dataset), len(data.val.dataset), len(data.test.dataset)) == (8, 2, 4)
+    assert sorted(data.val.dataset.indices.tolist() + data.train.dataset.indices.tolist()) == list(
+        range(10)
+    )
+    assert data.val.dataset.folder is data.train.dataset.folder  # held out of train/
+    make_folder(tmp_path / "flat", "L", [(6, 6)] * 5)
+    data = load_data(f"imagefolder:{tmp_path / 'flat'}", val_split=0.4)
+    assert data.test is None and (len(data.train.dataset), len(data.val.dataset)) == (6, 4)
+
+
+def test_stratified_split_keeps_class_shares_and_exact_total():
+    from delve_advisor._data_readers import _stratified_split
+
+    labels = np.array([0] * 90 + [1] * 10)
+    keep, held = _stratified_split(labels, 0.2, seed=0)
+    assert np.bincount(labels[held]).tolist() == [18, 2]
+    assert len(keep) == 80 and not set(keep) & set(held)
+    keep, held = _stratified_split(np.array([0, 0, 1]), 0.01, seed=0)
+    assert len(held) == 1 and len(keep) == 2  # at least one held out, at least one kept
+
+
+@pytest.mark.parametrize("value", [0, 1, 0.0, 1.0, 1.5, -0.1, float("nan"), True, "0.1"])
+def test_bad_val_split_raises_naming_it(value):
+    with pytest.raises(InvalidArgumentError, match=r"val_split must be .*0 < val_split < 1"):
+        load_data("synthetic:n=20,size=8,val=4", val_split=value)
+
+
+def test_val_split_with_one_training_sample_says_what_to_do():
+    with pytest.raises(InvalidArgumentError, match=r"val_split=0\.5 needs at least 2 .*limit"):
+        load_data("synthetic:n=20,size=8,val=4", val_split=0.5, limit=1)
