@@ -2,6 +2,7 @@
 
 from delve_advisor.search.objective import PruningCallback, SearchObjective
 from delve_advisor.search.outputs import (
+    baseline_trial,
     best_trial,
     measured_effects,
     pareto_front,
@@ -25,6 +26,7 @@ __all__ = [
     "SearchResult",
     "SearchSpace",
     "TrialConfig",
+    "baseline_trial",
     "best_trial",
     "build_space",
     "create_search_study",

@@ -6,6 +6,13 @@ eval saturation), and ``worker_pid`` / ``worker_host``. A trial that cannot fini
 fails, a diverged loss, out of memory, anything raised) records ``fail_reason`` and raises
 :class:`~delve_advisor.exceptions.TrialFailedError`, which the study catches: the trial is
 FAILED with its reason and the search goes on.
+
+Trials are evaluated (and pruned, and chosen) on ``Data.val``. With the recipe's
+``data.val_split`` that is a share held out of the training split, and the source's own
+held-out split is ``Data.test``: no trial ever sees it. :meth:`SearchObjective.measure_on_test`
+retrains one finished trial's configuration once (the same budget and training seed) and
+evaluates it on ``Data.test``; :func:`~delve_advisor.search.run_search` does that for the best
+trial and the baseline after the study.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ from delve_advisor.training import (
     EpochEnd,
     TrackerCallback,
     TrainingCallback,
+    TrainingResult,
+    evaluate,
+    resolve_device,
     seed_everything,
     train_model,
 )
@@ -171,6 +181,7 @@ class SearchObjective:
                 batch_size=self.recipe.data.batch_size,
                 limit=self.recipe.data.limit,
                 seed=self.recipe.seed,
+                val_split=self.recipe.data.val_split,
             )
         return self._data[side]
 
@@ -213,12 +224,100 @@ class SearchObjective:
                 torch.cuda.empty_cache()
             raise TrialFailedError(f"trial {trial.number} failed: {reason}") from error
 
-    def _run(self, trial: optuna.Trial, config: TrialConfig, start: float) -> Any:
+    def _prepare(self, config: TrialConfig) -> tuple[Data, nn.Module, tuple[int, int, int]]:
+        """The data at the trial's input size and the edited model, with its input size."""
         data = self.data(config.input_size)
         size = (data.in_channels, config.input_size, config.input_size)
         model, run_size = _apply(self.build_model(data), config.edits, size)
         if run_size != size:
             data = self.data(int(run_size[1]))
+        return data, model, run_size
+
+    def _train(
+        self,
+        model: nn.Module,
+        data: Data,
+        config: TrialConfig,
+        number: int,
+        callbacks: list[TrainingCallback],
+    ) -> TrainingResult:
+        """The recipe's training budget on ``data.train``, evaluated on ``data.val``."""
+        budget = self.recipe.training
+        optimizer = _OPTIMIZERS[budget.optimizer]
+        return train_model(
+            model,
+            data.train,
+            data.val,
+            epochs=budget.epochs,
+            optimizer=lambda p: optimizer(p, lr=config.lr),
+            device=budget.device,
+            max_batches=budget.max_batches,
+            time_budget_s=budget.time_budget_s,
+            callbacks=callbacks,
+            seed=self.recipe.seed + number,
+            amp=budget.amp,
+            progress=self.progress,
+        )
+
+    def measure_on_test(self, trial: optuna.trial.FrozenTrial) -> dict[str, Any] | None:
+        """Retrains a finished trial's configuration once and measures it on ``Data.test``.
+
+        The model, edits, input size, learning rate, budget and training seed are the trial's,
+        so on a CPU the retrained model is the trial's model (``val_accuracy`` repeats the
+        trial's); on a GPU it may differ slightly. Nothing of it is reported to the study.
+
+        Args:
+            trial: A completed trial of this objective's study.
+
+        Returns:
+            ``number``, ``label``, ``trial_val_accuracy`` (the trial's), ``val_accuracy`` (the
+            retrained model's), ``test_accuracy``, ``test_samples`` and ``train_s``; ``None``
+            when the data have no test split (no ``data.val_split`` in the recipe, or a source
+            without its own held-out split).
+
+        Raises:
+            TrialFailedError: The retrained model diverged.
+
+        Example:
+            >>> import optuna
+            >>> from delve_advisor.search import build_space, parse_recipe
+            >>> recipe = parse_recipe({
+            ...     "version": 1,
+            ...     "model": {"spec": "delve_advisor.testing:tail_cnn"},
+            ...     "data": {"spec": "synthetic:n=20,size=16,val=8", "batch_size": 8,
+            ...              "val_split": 0.2},
+            ...     "training": {"epochs": 1, "device": "cpu", "track_saturation": False},
+            ... })
+            >>> objective = SearchObjective(recipe, build_space([], input_size=16), progress=False)
+            >>> study = optuna.create_study(direction="maximize")
+            >>> study.optimize(objective, n_trials=1)
+            >>> measured = objective.measure_on_test(study.best_trial)
+            >>> measured["test_samples"], measured["val_accuracy"] == study.best_value
+            (8, True)
+        """
+        config = self.space.sample(optuna.trial.FixedTrial(dict(trial.params)))
+        data, model, _ = self._prepare(config)
+        if data.test is None:
+            return None
+        result = self._train(model, data, config, trial.number, [])
+        if result.status == "diverged":
+            raise TrialFailedError(f"retraining trial {trial.number}: {result.status_detail}")
+        budget = self.recipe.training
+        accuracy = evaluate(
+            model, data.test, resolve_device(budget.device), amp=budget.amp, progress=False
+        )
+        return {
+            "number": trial.number,
+            "label": config.label,
+            "trial_val_accuracy": trial.user_attrs.get("val_accuracy"),
+            "val_accuracy": result.val_accuracy[-1],
+            "test_accuracy": accuracy,
+            "test_samples": len(data.test.dataset),
+            "train_s": result.seconds,
+        }
+
+    def _run(self, trial: optuna.Trial, config: TrialConfig, start: float) -> Any:
+        data, model, run_size = self._prepare(config)
         trial.set_user_attr("input_size", list(run_size))
         params = count_parameters(model)
         try:
@@ -239,21 +338,7 @@ class SearchObjective:
         callbacks: list[TrainingCallback] = [tracking] if tracking is not None else []
         if self.prune:
             callbacks.append(PruningCallback(trial))
-        optimizer = _OPTIMIZERS[budget.optimizer]
-        result = train_model(
-            model,
-            data.train,
-            data.val,
-            epochs=budget.epochs,
-            optimizer=lambda p: optimizer(p, lr=config.lr),
-            device=budget.device,
-            max_batches=budget.max_batches,
-            time_budget_s=budget.time_budget_s,
-            callbacks=callbacks,
-            seed=self.recipe.seed + trial.number,
-            amp=budget.amp,
-            progress=self.progress,
-        )
+        result = self._train(model, data, config, trial.number, callbacks)
         trial.set_user_attr("wall_s", time.perf_counter() - start)
         trial.set_user_attr("train_s", result.seconds)
         trial.set_user_attr("epochs", result.epochs)

@@ -9,12 +9,18 @@
 - ``search.md`` / ``search.html``: each suggestion's *predicted* effect (FLOPs, unproductive
   layers, from the advisor's report) next to its *measured* effect (accuracy difference to the
   baseline trial, FLOPs, wall time), and the best trials.
+- ``test.json`` (and a section of the report), when the recipe holds a validation split out of
+  the training data (``data.val_split``): the best trial and the baseline retrained once and
+  measured on the test split, which no trial saw (see
+  :meth:`~delve_advisor.search.SearchObjective.measure_on_test`).
 """
 
 from __future__ import annotations
 
 import html
+import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +32,16 @@ from optuna.trial import FrozenTrial, TrialState
 from delve_advisor.edits import save_edits
 from delve_advisor.search.space import BASELINE, SearchSpace
 
-__all__ = ["best_trial", "measured_effects", "pareto_front", "write_search_outputs"]
+__all__ = [
+    "TEST_FILE",
+    "baseline_trial",
+    "best_trial",
+    "measured_effects",
+    "pareto_front",
+    "write_search_outputs",
+]
+
+TEST_FILE = "test.json"
 
 
 def _completed(study: optuna.Study, feasible: bool = False) -> list[FrozenTrial]:
@@ -100,6 +115,42 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
     return max(trials, key=lambda t: (t.user_attrs["val_accuracy"], -t.user_attrs.get("flops", 0)))
 
 
+def _best_labelled(trials: list[FrozenTrial], label: str, space: SearchSpace) -> FrozenTrial | None:
+    """The most accurate trial with ``label``, at the default input size and lr when any is."""
+
+    def default(t: FrozenTrial) -> bool:
+        return t.params.get("input_size", space.input_size) == space.input_size and (
+            "lr" not in t.params or math.isclose(t.params["lr"], space.lr, rel_tol=1e-9)
+        )
+
+    found = [t for t in trials if t.user_attrs.get("label") == label]
+    preferred = [t for t in found if default(t)] or found
+    return max(preferred, key=lambda t: t.user_attrs["val_accuracy"], default=None)
+
+
+def baseline_trial(study: optuna.Study, space: SearchSpace) -> FrozenTrial | None:
+    """The completed baseline trial (no edit) that the measured effects compare with.
+
+    The most accurate one at the space's default input size and learning rate (any input size
+    and learning rate when none ran at the defaults).
+
+    Returns:
+        The trial, or None when no baseline trial completed.
+
+    Example:
+        >>> import optuna
+        >>> from delve_advisor.search import build_space
+        >>> space = build_space([], input_size=16)
+        >>> study = optuna.create_study(direction="maximize")
+        >>> for label, acc in [("baseline", 0.70), ("baseline", 0.72)]:
+        ...     attrs = {"label": label, "val_accuracy": acc}
+        ...     study.add_trial(optuna.trial.create_trial(value=acc, user_attrs=attrs))
+        >>> baseline_trial(study, space).number
+        1
+    """
+    return _best_labelled(_completed(study), BASELINE, space)
+
+
 def measured_effects(study: optuna.Study, report: Any, space: SearchSpace) -> list[dict[str, Any]]:
     """One row per suggestion in the space: predicted effect next to the measured one.
 
@@ -130,21 +181,10 @@ def measured_effects(study: optuna.Study, report: Any, space: SearchSpace) -> li
          ('2', 'drop_downsampling', '2', '-0.0400')]
     """
     trials = _completed(study)
-
-    def default(t: FrozenTrial) -> bool:
-        return t.params.get("input_size", space.input_size) == space.input_size and (
-            "lr" not in t.params or math.isclose(t.params["lr"], space.lr, rel_tol=1e-9)
-        )
-
-    def best(label: str) -> FrozenTrial | None:
-        found = [t for t in trials if t.user_attrs.get("label") == label]
-        preferred = [t for t in found if default(t)] or found
-        return max(preferred, key=lambda t: t.user_attrs["val_accuracy"], default=None)
-
-    base = best(BASELINE)
+    base = _best_labelled(trials, BASELINE, space)
     rows = [_row("baseline", None, base, base)]
     for rank, suggestion in sorted(space.suggestions.items()):
-        rows.append(_row(str(rank), suggestion, best(str(rank)), base))
+        rows.append(_row(str(rank), suggestion, _best_labelled(trials, str(rank), space), base))
     return rows
 
 
@@ -256,8 +296,36 @@ def _failed_lines(study: optuna.Study) -> list[str]:
     return lines
 
 
+_TEST_COLUMNS = [
+    ("roles", "trial is"),
+    ("number", "trial"),
+    ("label", "edits"),
+    ("trial_val_accuracy", "val accuracy (trial)"),
+    ("val_accuracy", "val accuracy (retrained)"),
+    ("test_accuracy", "test accuracy"),
+    ("test_samples", "test images"),
+]
+
+
+def _test_cells(entry: dict[str, Any]) -> list[str]:
+    cells = []
+    for key, _ in _TEST_COLUMNS:
+        value = entry.get(key)
+        if key == "roles":
+            cells.append(", ".join(value or []))
+        elif isinstance(value, float):
+            cells.append(f"{value:.4f}")
+        else:
+            cells.append("" if value is None else str(value))
+    return cells
+
+
 def write_search_outputs(
-    study: optuna.Study, report: Any, space: SearchSpace, out_dir: str | Path
+    study: optuna.Study,
+    report: Any,
+    space: SearchSpace,
+    out_dir: str | Path,
+    test: list[dict[str, Any]] | None = None,
 ) -> dict[str, Path]:
     """Writes the trials table, the best edits, the plots and the search report.
 
@@ -266,10 +334,15 @@ def write_search_outputs(
         report: The advisor's :class:`~delve_advisor.Report` the space came from.
         space: The search space.
         out_dir: The run directory.
+        test: Test-split measurements (the entries of
+            :meth:`~delve_advisor.search.SearchObjective.measure_on_test`, each with
+            ``roles``: ``["best"]``, ``["baseline"]`` or both), written as ``test.json`` and
+            a section of the report; None or empty writes neither.
 
     Returns:
         Output kind (``"csv"``, ``"best_edits"``, ``"history"``, ``"pareto"``, ``"markdown"``,
-        ``"html"``) -> path; the plots and best edits only when a trial completed.
+        ``"html"``, ``"test"``) -> path; the plots and best edits only when a trial completed,
+        ``"test"`` only with test measurements.
 
     Example:
         >>> import json, tempfile
@@ -316,6 +389,16 @@ def write_search_outputs(
         else "none completed"
     )
     failed = _failed_lines(study)
+    if test:
+        paths["test"] = out / TEST_FILE
+        tmp = paths["test"].with_suffix(".tmp")
+        tmp.write_text(json.dumps(test, indent=2) + "\n")
+        os.replace(tmp, paths["test"])
+    test_note = (
+        "Measured once after the search: the configuration retrained on the same budget and "
+        "seed, evaluated on the test split that no trial saw (trials were chosen on the "
+        "validation split held out of the training data)."
+    )
 
     md = [
         f"# Search {study.study_name}",
@@ -330,6 +413,11 @@ def write_search_outputs(
         "|" + "---|" * len(_COLUMNS),
     ]
     md += ["| " + " | ".join(str(r[key]) for key, _ in _COLUMNS) + " |" for r in rows]
+    if test:
+        md += ["", "## Test split", "", test_note, ""]
+        md += ["| " + " | ".join(title for _, title in _TEST_COLUMNS) + " |"]
+        md += ["|" + "---|" * len(_TEST_COLUMNS)]
+        md += ["| " + " | ".join(_test_cells(entry)) + " |" for entry in test]
     if best is not None:
         md += ["", "![history](history.png)", "", "![pareto](pareto.png)"]
     if failed:
@@ -352,6 +440,14 @@ def write_search_outputs(
         "<h2>Predicted vs measured effect of each suggestion</h2>",
         f"<table border='1'><tr>{table}</tr>{body}</table>",
     ]
+    if test:
+        head = "".join(f"<th>{esc(title)}</th>" for _, title in _TEST_COLUMNS)
+        rows_html = "".join(
+            "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _test_cells(entry)) + "</tr>"
+            for entry in test
+        )
+        parts += [f"<h2>Test split</h2><p>{esc(test_note)}</p>"]
+        parts += [f"<table border='1'><tr>{head}</tr>{rows_html}</table>"]
     if best is not None:
         parts += ["<img src='history.png' alt='history'>", "<img src='pareto.png' alt='pareto'>"]
     if failed:

@@ -52,6 +52,13 @@ class DataSpecModel(_Strict):
     spec: str
     batch_size: int = Field(64, gt=0)
     limit: int | None = Field(None, gt=0, description="at most this many samples per split")
+    val_split: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="share of the training split held out for validation; the source's own "
+        "held-out split becomes the test split, measured once after the search",
+    )
 
     @field_validator("spec")
     @classmethod

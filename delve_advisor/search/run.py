@@ -21,7 +21,12 @@ from delve_advisor.data import load_data
 from delve_advisor.exceptions import InvalidArgumentError, TrialFailedError
 from delve_advisor.report import Report
 from delve_advisor.search.objective import SearchObjective
-from delve_advisor.search.outputs import write_search_outputs
+from delve_advisor.search.outputs import (
+    TEST_FILE,
+    baseline_trial,
+    best_trial,
+    write_search_outputs,
+)
 from delve_advisor.search.recipe import Recipe, load_recipe, parse_recipe
 from delve_advisor.search.space import SearchSpace, build_space
 from delve_advisor.search.study import (
@@ -39,6 +44,8 @@ logger = logging.getLogger(__name__)
 ADVICE_FILE = "advice.json"
 ADVICE_ATTR = "delve_advisor_advice"
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+_POLL_S = 1.0
 
 
 @dataclass
@@ -52,6 +59,8 @@ class SearchResult:
         trials: Trials in the study by state name (``{"COMPLETE": 8, "FAIL": 1}``).
         best: The best trial's number and values (single objective), or the Pareto front's.
         paths: Output kind -> file.
+        test: The best trial and the baseline retrained once and measured on the test split
+            (``test.json``); empty without the recipe's ``data.val_split`` or a test split.
 
     Example:
         >>> from pathlib import Path
@@ -70,6 +79,7 @@ class SearchResult:
     trials: dict[str, int]
     best: list[dict[str, Any]] = field(default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
+    test: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _advice(
@@ -155,6 +165,87 @@ def _counted(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=_COUNTED))
 
 
+def _finished(study: optuna.Study) -> int:
+    """Trials that ended: COMPLETE, PRUNED or FAIL (not RUNNING, not WAITING)."""
+    return len(study.get_trials(deepcopy=False, states=_FINISHED))
+
+
+def _watch(
+    study: optuna.Study,
+    processes: list[Any],
+    total: int,
+    progress: bool | None,
+    interval: float = _POLL_S,
+) -> int:
+    """Shows a trials bar while worker processes run, polling the study every ``interval`` s.
+
+    Returns:
+        The count of finished trials the bar showed last (at most ``total``).
+    """
+    bar = progress_bar(
+        None, progress, total=total, initial=min(_finished(study), total), desc="trials"
+    )
+    shown = bar.n
+    try:
+        while alive := [p for p in processes if p.is_alive()]:
+            alive[0].join(interval)
+            shown = min(_finished(study), total)
+            if shown != bar.n:
+                bar.n = shown
+                bar.refresh()
+        shown = min(_finished(study), total)
+        bar.n = shown
+        bar.refresh()
+    finally:
+        bar.close()
+    return shown
+
+
+def _measure_on_test(
+    study: optuna.Study, objective: SearchObjective, space: SearchSpace, out_dir: Path
+) -> list[dict[str, Any]]:
+    """The best trial and the baseline retrained once and measured on the test split.
+
+    Only with the recipe's ``data.val_split`` (otherwise the trials were chosen on the source's
+    own held-out split, and there is no unseen test split). Entries already in ``test.json``
+    for the same trial are reused, so a resumed search that ends on the same best trial does
+    not retrain it.
+    """
+    if objective.recipe.data.val_split is None:
+        return []
+    picks: dict[int, tuple[Any, list[str]]] = {}
+    for role, trial in (("best", best_trial(study)), ("baseline", baseline_trial(study, space))):
+        if trial is not None:
+            picks.setdefault(trial.number, (trial, []))[1].append(role)
+    path = out_dir / TEST_FILE
+    try:
+        cached = {e["number"]: e for e in json.loads(path.read_text())} if path.is_file() else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        cached = {}
+    measured = []
+    for number, (trial, roles) in picks.items():
+        entry = cached.get(number)
+        if entry is None or entry.get("label") != trial.user_attrs.get("label"):
+            try:
+                entry = objective.measure_on_test(trial)
+            except TrialFailedError as error:
+                entry = {
+                    "number": number,
+                    "label": trial.user_attrs.get("label"),
+                    "error": str(error),
+                }
+            if entry is None:  # the data have no test split of their own
+                return []
+            logger.info(
+                "trial %d (%s) on the test split: %s",
+                number,
+                entry.get("label"),
+                entry.get("test_accuracy", entry.get("error")),
+            )
+        measured.append({**entry, "roles": roles})
+    return measured
+
+
 def _enqueue_next(study: optuna.Study, space: SearchSpace, allow_waiting: bool = False) -> None:
     """Enqueues the next configuration of :meth:`SearchSpace.first_trials` not in the study.
 
@@ -235,7 +326,13 @@ def run_search(
     suggestion are enqueued as the first trials. ``n_trials`` counts the trials wanted in the
     study in total (finished, pruned, failed and running): re-running the same command after an
     interruption runs only the missing ones. With several workers a study may end up to
-    ``workers - 1`` trials above ``n_trials``.
+    ``workers - 1`` trials above ``n_trials``; the parent process then shows the trials bar,
+    polling the study every second for finished (COMPLETE, PRUNED, FAIL) trials.
+
+    Trials are evaluated and chosen on the data's validation split. With the recipe's
+    ``data.val_split`` that split is held out of the training data, and after the study the
+    best trial and the baseline are retrained once (same budget and seed) and measured on the
+    source's own test split, which no trial saw: ``SearchResult.test`` and ``test.json``.
 
     Args:
         recipe: A :class:`Recipe` or the path of a YAML recipe.
@@ -340,12 +437,16 @@ def run_search(
         ]
         for process in processes:
             process.start()
-        for process in processes:
-            process.join()
+        try:
+            _watch(optuna_study, processes, wanted, progress)
+        finally:
+            for process in processes:
+                process.join()
         bad = [p.exitcode for p in processes if p.exitcode != 0]
         if bad:
             logger.warning("%d worker(s) exited with status %s", len(bad), bad)
-    paths = write_search_outputs(optuna_study, report, space, out_dir)
+    test = _measure_on_test(optuna_study, objective, space, out_dir)
+    paths = write_search_outputs(optuna_study, report, space, out_dir, test=test)
     counts: dict[str, int] = {}
     for trial in optuna_study.get_trials(deepcopy=False):
         counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
@@ -357,4 +458,4 @@ def run_search(
         if counts.get("COMPLETE")
         else []
     )
-    return SearchResult(study_name, describe_storage(storage), out_dir, counts, best, paths)
+    return SearchResult(study_name, describe_storage(storage), out_dir, counts, best, paths, test)

@@ -127,3 +127,54 @@ def test_a_flops_budget_is_an_optuna_constraint_and_never_best():
     assert over.constraints == {"flops": over.user_attrs["flops"] - (base + 1)}
     assert over.constraints["flops"] > 0 and within.constraints == {"flops": -1.0}
     assert best_trial(study).number == within.number
+
+
+def _held_out_objective(**data):
+    recipe = parse_recipe({**TINY, "data": {**TINY["data"], "val_split": 0.25, **data}})
+    return SearchObjective(recipe, SearchSpace({}, ("baseline",), 16), prune=True)
+
+
+def test_with_val_split_trials_are_evaluated_on_the_held_out_split_not_on_test(monkeypatch):
+    from delve_advisor.search import objective as module
+    from delve_advisor.training import evaluate
+
+    objective = _held_out_objective()
+    seen = []
+    real = module.train_model
+
+    def spy(model, train_loader, val_loader, **kwargs):
+        seen.append((model, train_loader, val_loader))
+        return real(model, train_loader, val_loader, **kwargs)
+
+    monkeypatch.setattr(module, "train_model", spy)
+    study = optuna.create_study(direction="maximize")
+    study.optimize(objective, n_trials=1)
+    data = objective.data(16)
+    assert (len(data.train.dataset), len(data.val.dataset), len(data.test.dataset)) == (36, 12, 32)
+    (model, train_loader, val_loader), trial = seen[0], study.trials[0]
+    assert train_loader is data.train and val_loader is data.val and val_loader is not data.test
+    assert trial.value == evaluate(model, data.val, torch.device("cpu"))
+    assert trial.intermediate_values[1] == trial.value  # the pruner sees val too
+    held = {tuple(x.flatten()[:8].tolist()) for x in data.val.dataset.x}
+    assert not held & {tuple(x.flatten()[:8].tolist()) for x in data.train.dataset.x}
+
+
+def test_measure_on_test_retrains_the_trial_and_evaluates_on_test():
+    objective = _held_out_objective()
+    study = optuna.create_study(direction="maximize")
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    measured = objective.measure_on_test(trial)
+    assert measured["number"] == 0 and measured["label"] == "baseline"
+    assert measured["val_accuracy"] == trial.value == measured["trial_val_accuracy"]  # CPU repeats
+    assert measured["test_samples"] == 32 and 0 <= measured["test_accuracy"] <= 1
+    assert measured["test_accuracy"] * 32 == round(measured["test_accuracy"] * 32)
+    assert len(study.trials) == 1  # nothing reported to the study
+
+
+def test_measure_on_test_is_none_without_a_test_split():
+    objective = _objective([])
+    study = optuna.create_study(direction="maximize")
+    study.optimize(objective, n_trials=1)
+    assert objective.data(16).test is None
+    assert objective.measure_on_test(study.trials[0]) is None

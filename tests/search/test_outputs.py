@@ -71,3 +71,54 @@ def test_predicted_next_to_measured(tmp_path):
         paths["markdown"].read_text()
     )
     assert paths["history"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_baseline_trial_prefers_the_default_configuration():
+    from delve_advisor.search.outputs import baseline_trial
+
+    space = build_space([], input_size=16)
+    study = optuna.create_study(direction="maximize")
+    assert baseline_trial(study, space) is None
+    study.add_trial(_trial("baseline", 0.50, 100))
+    off_default = optuna.trial.create_trial(
+        value=0.9,
+        params={"edits": "baseline", "input_size": 24},
+        distributions={
+            "edits": optuna.distributions.CategoricalDistribution(["baseline"]),
+            "input_size": optuna.distributions.CategoricalDistribution([16, 24]),
+        },
+        user_attrs={"val_accuracy": 0.9, "label": "baseline"},
+    )
+    study.add_trial(off_default)
+    assert baseline_trial(study, space).number == 0  # the one at the default input size
+
+
+def test_test_split_measurements_go_to_test_json_and_the_report(tmp_path):
+    import json
+
+    space = build_space([], input_size=16)
+    study = optuna.create_study(study_name="s", direction="maximize")
+    study.add_trial(_trial("baseline", 0.5, 100))
+
+    class Report:
+        meta = {"model": "m", "data": "d"}
+
+    entry = {
+        "number": 0,
+        "label": "baseline",
+        "trial_val_accuracy": 0.5,
+        "val_accuracy": 0.5,
+        "test_accuracy": 0.4375,
+        "test_samples": 32,
+        "train_s": 0.1,
+        "roles": ["best", "baseline"],
+    }
+    paths = write_search_outputs(study, Report(), space, tmp_path, test=[entry])
+    assert json.loads(paths["test"].read_text()) == [entry]
+    md = paths["markdown"].read_text()
+    assert (
+        "## Test split" in md
+        and "| best, baseline | 0 | baseline | 0.5000 | 0.5000 | 0.4375 | 32 |" in md
+    )
+    assert "<h2>Test split</h2>" in paths["html"].read_text()
+    assert "test" not in write_search_outputs(study, Report(), space, tmp_path / "none")

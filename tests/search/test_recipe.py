@@ -39,6 +39,26 @@ def test_invalid_recipes_name_the_key_path(change, match):
         parse_recipe(data, "r.yaml")
 
 
+def test_val_split_defaults_to_none_and_takes_a_share():
+    assert parse_recipe(MINIMAL).data.val_split is None
+    recipe = parse_recipe({**MINIMAL, "data": {"spec": "synthetic", "val_split": 0.2}})
+    assert recipe.data.val_split == 0.2
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (0, r"data\.val_split: Input should be greater than 0 \(got 0\)"),
+        (1.5, r"data\.val_split: Input should be less than 1 \(got 1\.5\)"),
+        ("some", r"data\.val_split: Input should be a valid number"),
+    ],
+)
+def test_bad_val_split_names_the_key_path(value, match):
+    data = {**MINIMAL, "data": {"spec": "synthetic", "val_split": value}}
+    with pytest.raises(RecipeError, match=match):
+        parse_recipe(data, "r.yaml")
+
+
 def test_missing_model_names_the_key():
     data = {k: v for k, v in MINIMAL.items() if k != "model"}
     with pytest.raises(
@@ -91,4 +111,6 @@ def test_shipped_recipes_validate_and_point_where_they_say(name):
     recipe = load_recipe(REPO / "recipes" / name)
     if "fashion-mnist" in name:
         assert recipe.data_spec == f"fashion-mnist:{(REPO.parent / 'shared/data/FashionMNIST')}"
+    if name != "quickstart.yaml":  # real data sets: the search must not choose on test images
+        assert recipe.data.val_split is not None
     assert recipe.resolve(recipe.out).parent == (REPO / "runs").resolve()

@@ -88,6 +88,75 @@ def test_multi_objective_study_has_two_directions(write_recipe):
     assert all(len(t.values) == 2 for t in study.best_trials)
 
 
+def test_finished_counts_complete_pruned_and_failed_trials_only():
+    from delve_advisor.search.run import _finished
+
+    study = optuna.create_study(direction="maximize")
+    assert _finished(study) == 0
+    for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE):
+        value = 0.5 if state == TrialState.COMPLETE else None
+        study.add_trial(optuna.trial.create_trial(state=state, value=value))
+    study.ask()  # RUNNING
+    study.enqueue_trial({})  # WAITING
+    assert _finished(study) == 4
+
+
+class _FakeWorker:
+    """A process stand-in that finishes one trial in the study on each join, ``n`` in all."""
+
+    def __init__(self, study: optuna.Study, n: int) -> None:
+        self.study, self.left, self.joins = study, n, []
+
+    def is_alive(self) -> bool:
+        return self.left > 0
+
+    def join(self, timeout: float | None = None) -> None:
+        self.joins.append(timeout)
+        self.study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED))
+        self.left -= 1
+
+
+def test_the_workers_bar_polls_the_study_until_the_workers_end():
+    from delve_advisor.search.run import _watch
+
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(value=0.1))  # from an earlier run
+    workers = [_FakeWorker(study, 2), _FakeWorker(study, 3)]
+    assert _watch(study, workers, total=10, progress=False, interval=0.25) == 6
+    assert workers[0].joins == [0.25, 0.25] and workers[1].joins == [0.25] * 3
+    more = [_FakeWorker(study, 5)]
+    assert _watch(study, more, total=8, progress=False, interval=0.01) == 8  # capped at total
+
+
+def test_with_val_split_the_best_and_the_baseline_are_measured_on_test(write_recipe, monkeypatch):
+    from delve_advisor.search.objective import SearchObjective
+
+    path = write_recipe(data={"val_split": 0.25}, n_trials=3)
+    result = run_search(path, progress=False)
+    out = path.parent / "run"
+    trials = _study(out, "tiny").get_trials()
+    best = max(trials, key=lambda t: (t.value, -t.user_attrs["flops"]))
+    assert {r for e in result.test for r in e["roles"]} == {"best", "baseline"}
+    for entry in result.test:
+        trial = trials[entry["number"]]
+        assert entry["trial_val_accuracy"] == trial.value == entry["val_accuracy"]  # CPU: same
+        assert entry["test_samples"] == 32 and 0 <= entry["test_accuracy"] <= 1
+    assert any(e["number"] == best.number and "best" in e["roles"] for e in result.test)
+    assert json.loads((out / "test.json").read_text()) == result.test
+    assert "## Test split" in (out / "search.md").read_text()
+    # resumed with nothing left to run: the measurements are reused, nothing is retrained
+    monkeypatch.setattr(SearchObjective, "measure_on_test", lambda self, trial: 1 / 0)
+    again = run_search(path, progress=False)
+    assert again.test == result.test
+
+
+def test_without_val_split_nothing_is_measured_on_test(write_recipe):
+    path = write_recipe(n_trials=2)
+    result = run_search(path, progress=False)
+    assert result.test == [] and "test" not in result.paths
+    assert not (path.parent / "run" / "test.json").exists()
+
+
 def _storage(request) -> str | None:
     return request.getfixturevalue("postgres_url") if request.param == "postgres" else None
 
