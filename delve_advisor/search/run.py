@@ -209,7 +209,7 @@ def _measure_on_test(
     Only with the recipe's ``data.val_split`` (otherwise the trials were chosen on the source's
     own held-out split, and there is no unseen test split). Entries already in ``test.json``
     for the same trial are reused, so a resumed search that ends on the same best trial does
-    not retrain it.
+    not retrain it; a measurement that failed (recorded with ``error``) is tried again.
     """
     if objective.recipe.data.val_split is None:
         return []
@@ -225,14 +225,15 @@ def _measure_on_test(
     measured = []
     for number, (trial, roles) in picks.items():
         entry = cached.get(number)
-        if entry is None or entry.get("label") != trial.user_attrs.get("label"):
+        if entry is None or "error" in entry or entry.get("label") != trial.user_attrs.get("label"):
             try:
                 entry = objective.measure_on_test(trial)
-            except TrialFailedError as error:
+            except Exception as error:  # recorded; the study's outputs are written all the same
+                logger.warning("measuring trial %d on the test split failed: %s", number, error)
                 entry = {
                     "number": number,
                     "label": trial.user_attrs.get("label"),
-                    "error": str(error),
+                    "error": f"{type(error).__name__}: {error}",
                 }
             if entry is None:  # the data have no test split of their own
                 return []

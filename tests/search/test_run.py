@@ -150,6 +150,23 @@ def test_with_val_split_the_best_and_the_baseline_are_measured_on_test(write_rec
     assert again.test == result.test
 
 
+def test_a_failing_test_measurement_is_recorded_and_the_outputs_written(write_recipe, monkeypatch):
+    from delve_advisor.search.objective import SearchObjective
+
+    def boom(self, trial):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(SearchObjective, "measure_on_test", boom)
+    path = write_recipe(data={"val_split": 0.25}, n_trials=2)
+    result = run_search(path, progress=False)
+    assert result.test and all(e["error"] == "RuntimeError: out of memory" for e in result.test)
+    assert "markdown" in result.paths and "test" in result.paths
+    monkeypatch.undo()  # resumed: the failed measurements are tried again
+    again = run_search(path, progress=False)
+    assert [e["number"] for e in again.test] == [e["number"] for e in result.test]
+    assert all("error" not in e and 0 <= e["test_accuracy"] <= 1 for e in again.test)
+
+
 def test_without_val_split_nothing_is_measured_on_test(write_recipe):
     path = write_recipe(n_trials=2)
     result = run_search(path, progress=False)
