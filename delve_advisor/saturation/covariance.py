@@ -46,6 +46,9 @@ class CovarianceAccumulator:
         self._gram_batch: torch.Tensor | None = None  # activation dtype, up to FLUSH_EVERY
         self._sum_batch: torch.Tensor | None = None
         self._pending = 0
+        # The shifted rows themselves while there are fewer of them than features: their n x n
+        # dual matrix gives the spectrum far cheaper than the d x d covariance (see rows()).
+        self._rows: list[torch.Tensor] | None = []
 
     def update(self, rows: torch.Tensor) -> None:
         """Adds a batch of rows to the running sums.
@@ -87,6 +90,11 @@ class CovarianceAccumulator:
         shifted = shifted.view(n, d)
         self._gram_batch.addmm_(shifted.T, shifted)
         self._sum_batch.add_(shifted.sum(dim=0))
+        if self._rows is not None:
+            if self.num_rows + n < d:
+                self._rows.append(shifted)  # a fresh buffer: kept by reference, no copy
+            else:
+                self._rows = None
         self.num_rows += n
         self._pending += 1
         if self._pending >= FLUSH_EVERY:
@@ -116,6 +124,18 @@ class CovarianceAccumulator:
         shifted_mean = self._sum / self.num_rows
         cov = self._gram / self.num_rows - torch.outer(shifted_mean, shifted_mean)
         return (cov + cov.T) / 2
+
+    def rows(self) -> torch.Tensor | None:
+        """Every recorded row, centred, in float64, while fewer rows than features were seen.
+
+        ``None`` once the row count reaches the feature count (the rows are then no longer
+        kept, so this costs no memory for layers that see many rows), or before any row.
+        ``rows().T @ rows() / num_rows`` is :meth:`covariance`.
+        """
+        if not self._rows or self.num_rows == 0:
+            return None
+        x = torch.cat(self._rows).to(torch.float64)
+        return x - x.mean(dim=0)
 
     def is_finite(self) -> bool:
         """Whether every recorded value was finite (checked on the running sums, no data copy)."""

@@ -137,21 +137,36 @@ class Spectrum:
         return float(np.prod(self.eigenvalues))
 
 
-def compute_spectrum(covariance: torch.Tensor | np.ndarray) -> Spectrum:
+def compute_spectrum(
+    covariance: torch.Tensor | np.ndarray, *, rows: torch.Tensor | None = None
+) -> Spectrum:
     """Computes the spectrum of a symmetric covariance matrix with one ``eigvalsh`` call.
+
+    When the covariance comes from fewer rows than features (``n < d``: a wide linear layer seen
+    on a few batches), pass those rows centred: the eigenvalues are then those of the ``n x n``
+    dual matrix ``X X^T / n``, which has the same non-zero eigenvalues as ``X^T X / n`` and the
+    other ``d - n`` exactly 0, at ``(n/d)^3`` of the cost (a 4096-wide layer seen on 256 rows:
+    milliseconds instead of seconds).
 
     Args:
         covariance: A symmetric ``(d, d)`` matrix; it should be finite.
+        rows: Optional ``(n, d)`` centred rows whose population covariance is ``covariance``;
+            used only when ``n < d``.
 
     Returns:
         The spectrum in float64.
 
     Raises:
-        InvalidArgumentError: The matrix is not square or not finite.
+        InvalidArgumentError: The matrix is not square or not finite, or ``rows`` has another
+            width.
 
     Example:
         >>> compute_spectrum(torch.eye(2)).eigenvalues.tolist()
         [1.0, 1.0]
+        >>> x = torch.tensor([[1.0, 0.0, 2.0], [-1.0, 0.0, -2.0]], dtype=torch.float64)
+        >>> cov = x.T @ x / 2  # two centred rows, three features: rank 1
+        >>> compute_spectrum(cov, rows=x).eigenvalues.tolist()
+        [5.0, 0.0, 0.0]
     """
     cov = torch.as_tensor(covariance, dtype=torch.float64)
     if cov.dim() != 2 or cov.shape[0] != cov.shape[1]:
@@ -160,7 +175,17 @@ def compute_spectrum(covariance: torch.Tensor | np.ndarray) -> Spectrum:
         )
     if not bool(torch.isfinite(cov).all()):
         raise InvalidArgumentError("covariance contains NaN or infinite values")
-    eigenvalues = torch.linalg.eigvalsh(cov).flip(0).clamp_(min=0.0)
+    d = cov.shape[0]
+    if rows is not None and (rows.dim() != 2 or rows.shape[1] != d):
+        raise InvalidArgumentError(
+            f"rows must be (n, {d}) for a {d} x {d} covariance, got shape {tuple(rows.shape)}"
+        )
+    if rows is not None and 0 < rows.shape[0] < d:
+        x = rows.to(device=cov.device, dtype=torch.float64)
+        dual = torch.linalg.eigvalsh(x @ x.T / x.shape[0]).flip(0).clamp_(min=0.0)
+        eigenvalues = torch.cat([dual, dual.new_zeros(d - dual.numel())])
+    else:
+        eigenvalues = torch.linalg.eigvalsh(cov).flip(0).clamp_(min=0.0)
     return Spectrum(
         eigenvalues=eigenvalues.cpu().numpy(),
         diagonal_trace=float(torch.diagonal(cov).sum()),

@@ -413,7 +413,7 @@ class SaturationTracker:
                 dict.fromkeys(self._scalar_stats(mode), math.nan),
             )
         cov = acc.covariance()
-        spectrum = compute_spectrum(cov)
+        spectrum = compute_spectrum(cov, rows=acc.rows())
         status = "dead" if spectrum.is_dead else "ok"
         values: dict[str, Any] = {}
         for stat in self._mode_stats(mode):

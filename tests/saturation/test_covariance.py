@@ -131,3 +131,25 @@ def test_nineteen_batches_cross_the_flush_every_8_against_numpy(dtype):
                 acc.mean().numpy(), rows.astype(np.float64).mean(0), rtol=0, atol=1e-5
             )
             _check_eigs(acc.covariance(), eig, dtype)
+
+
+def test_rows_are_kept_only_while_fewer_than_features():
+    """rows() gives the centred rows (their covariance is covariance()) until n reaches d."""
+    rng = np.random.default_rng(1)
+    batches = [rng.normal(3.0, 2.0, size=(5, 16)).astype(np.float32) for _ in range(4)]
+    acc = CovarianceAccumulator()
+    acc.update(torch.from_numpy(batches[0]))
+    acc.update(torch.from_numpy(batches[1]))
+    rows = acc.rows()
+    x = np.concatenate(batches[:2]).astype(np.float64)
+    np.testing.assert_allclose(rows.numpy(), x - x.mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(
+        (rows.T @ rows / 10).numpy(), acc.covariance().numpy(), rtol=1e-5, atol=1e-5
+    )
+    acc.update(torch.from_numpy(batches[2]))
+    acc.update(torch.from_numpy(batches[3]))  # 20 rows >= 16 features: no longer kept
+    assert acc.rows() is None
+    acc.reset()
+    assert acc.rows() is None
+    acc.update(torch.from_numpy(batches[0]))
+    assert acc.rows().shape == (5, 16)

@@ -71,3 +71,26 @@ def test_threshold_outside_unit_interval_is_rejected(bad):
 def test_non_finite_covariance_is_rejected():
     with pytest.raises(InvalidArgumentError, match="NaN or infinite"):
         compute_spectrum(np.array([[np.nan, 0.0], [0.0, 1.0]]))
+
+
+def test_fewer_rows_than_features_use_the_dual_and_match_numpy():
+    """n < d: eigenvalues from the n x n dual equal numpy float64 eigvalsh of the d x d one."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 64)) * rng.uniform(0.1, 5.0, size=64)
+    x -= x.mean(axis=0)
+    cov = x.T @ x / len(x)
+    reference = np.clip(np.linalg.eigvalsh(cov)[::-1], 0, None)
+    spectrum = compute_spectrum(torch.from_numpy(cov), rows=torch.from_numpy(x))
+    np.testing.assert_allclose(spectrum.eigenvalues, reference, rtol=1e-9, atol=1e-9)
+    assert (spectrum.eigenvalues[20:] == 0).all()  # rank <= n: the rest exactly 0
+    assert spectrum.idim(0.99) == intrinsic_dimension(reference, 0.99)
+    assert spectrum.dtrc() == pytest.approx(np.trace(cov), rel=1e-12)
+
+
+def test_rows_of_another_width_are_an_error():
+    import torch
+
+    with pytest.raises(InvalidArgumentError, match=r"rows must be \(n, 3\)"):
+        compute_spectrum(torch.eye(3), rows=torch.zeros(2, 4))

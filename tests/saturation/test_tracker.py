@@ -416,3 +416,20 @@ def test_check_layer_sat_is_delve_s_old_name_with_a_warning():
     assert isinstance(tracker, SaturationTracker)
     assert tracker.layer_names == ["linear2"]  # the caller's scope, not delve_advisor's
     tracker.close()
+
+
+def test_a_wide_layer_on_few_rows_matches_numpy():
+    """512 features seen on 3 batches of 16 rows (the dual path): idim as numpy float64 gives."""
+    torch.manual_seed(3)
+    layer = nn.Linear(8, 512)
+    inputs = [torch.randn(16, 8) for _ in range(3)]
+    with SaturationTracker("unused", save_to=[], modules=layer, stats=["idim", "trc"]) as t:
+        for x in inputs:
+            layer(x)
+        values = t.add_saturations()
+    with torch.no_grad():
+        out = torch.cat([layer(x) for x in inputs]).double().numpy()
+    eig = np.clip(np.linalg.eigvalsh(np.cov(out, rowvar=False, bias=True))[::-1], 0, None)
+    expected_idim = int(np.searchsorted(np.cumsum(eig) / eig.sum(), 0.99 - 1e-12) + 1)
+    assert values["train-intrinsic-dimensionality_Linear"] == expected_idim
+    assert values["train-covariance-trace_Linear"] == pytest.approx(eig.sum(), rel=1e-5)
