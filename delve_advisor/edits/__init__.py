@@ -20,6 +20,7 @@ from delve_advisor.edits.operations import (
     ReplaceLinearInput,
     ReplaceWithIdentity,
     ResizeInput,
+    ScaleWidth,
     SetStride,
     TruncateStage,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "ReplaceLinearInput",
     "ReplaceWithIdentity",
     "ResizeInput",
+    "ScaleWidth",
     "SetStride",
     "TruncateStage",
     "apply_edits",

@@ -8,6 +8,7 @@ against the model. Add your own with :func:`~delve_advisor.edits.register_edit`.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from delve_advisor.edits._targets import (
     remove_node,
     set_node_stride,
 )
+from delve_advisor.edits._width import scale_model_width
 from delve_advisor.exceptions import EditError
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "ReplaceLinearInput",
     "ReplaceWithIdentity",
     "ResizeInput",
+    "ScaleWidth",
     "SetStride",
     "TruncateStage",
 ]
@@ -352,3 +355,53 @@ class TruncateStage(Edit):
         new.train(stage.training)
         replace_module(model, stage_path, new)
         return model
+
+
+@register_edit
+class ScaleWidth(Edit):
+    """Multiplies the channel / feature count of every hidden layer by ``value`` (a factor).
+
+    Convs, Linears and their batch / group / layer norms in the scope of ``module`` (a module
+    path; ``""``, the default, is the whole model) get ``max(1, round(c * factor))`` features.
+    The model's input channels and its outputs (the class count) stay. Branches that meet at
+    a merge (a residual add) share one width, so their shapes stay equal; a depthwise conv's
+    groups follow its channels. Resized layers start anew (``EditResult.reinitialised``); a
+    Linear head fed a flattened feature map is re-attached by a coupled
+    ``replace_linear_input``. Fails with :class:`~delve_advisor.exceptions.EditError` where
+    the widths cannot follow: a channel concatenation (DenseNet, Inception), a grouped conv
+    or GroupNorm whose groups no longer divide the channels, a model torch.fx cannot trace.
+
+    Example:
+        >>> import torchvision
+        >>> from delve_advisor.edits import ScaleWidth, apply_edits
+        >>> net = torchvision.models.resnet18(num_classes=10)
+        >>> result = apply_edits(net, [ScaleWidth(value=0.5)], (3, 32, 32))
+        >>> result.model.conv1, result.model.fc
+        (Conv2d(3, 32, kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), bias=False), \
+Linear(in_features=256, out_features=10, bias=True))
+        >>> ScaleWidth(value=0.5).to_dict()
+        {'op': 'scale_width', 'module': '', 'value': 0.5}
+    """
+
+    op: ClassVar[str] = "scale_width"
+    default_module: ClassVar[str] = ""
+
+    def __init__(self, module: str = "", value: Any = None) -> None:
+        super().__init__(module, value)
+
+    def check(self) -> None:
+        if self.module == "input":
+            raise self._fail("module", "must be a module path or '' (the whole model), got 'input'")
+        value = self.value
+        if (
+            not isinstance(value, numbers.Real)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise self._fail("value", f"must be a width factor > 0 (e.g. 0.5, 2.0), got {value!r}")
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        if self.module:
+            get_module(model, self.module)
+        return scale_model_width(model, float(self.value), self.module, self.op)

@@ -1,11 +1,11 @@
 """The Optuna objective: apply a trial's edits, train for the budget, evaluate on held-out data.
 
 Every trial records in ``user_attrs``: ``val_accuracy``, ``params``, ``flops``, ``wall_s``,
-``edits`` (plain data), ``label``, ``input_size``, ``saturation`` (a summary of the last epoch's
-eval saturation), and ``worker_pid`` / ``worker_host``. A trial that cannot finish (an edit that
-fails, a diverged loss, out of memory, anything raised) records ``fail_reason`` and raises
-:class:`~delve_advisor.exceptions.TrialFailedError`, which the study catches: the trial is
-FAILED with its reason and the search goes on.
+``edits`` (plain data), ``label``, ``input_size``, ``width``, ``saturation`` (a summary of the
+last epoch's eval saturation), and ``worker_pid`` / ``worker_host``. A trial that cannot finish
+(an edit that fails, a diverged loss, out of memory, anything raised) records ``fail_reason``
+and raises :class:`~delve_advisor.exceptions.TrialFailedError`, which the study catches: the
+trial is FAILED with its reason and the search goes on.
 
 Trials are evaluated (and pruned, and chosen) on ``Data.val``. With the recipe's
 ``data.val_split`` that is a share held out of the training split, and the source's own
@@ -209,6 +209,7 @@ class SearchObjective:
         start = time.perf_counter()
         config = self.space.sample(trial)
         trial.set_user_attr("label", config.label)
+        trial.set_user_attr("width", config.width)
         trial.set_user_attr("edits", [dict(e) for e in config.edits])
         try:
             return self._run(trial, config, start)

@@ -97,12 +97,20 @@ class SpaceSpec(_Strict):
     max_suggestions: int = Field(4, ge=0, description="the advisor's top-k suggestions")
     input_sizes: list[int] | Literal["feasible"] | None = None
     lr: tuple[float, float] | None = Field(None, description="[low, high], log-uniform")
+    widths: list[float] | None = Field(None, description="width factors, e.g. [0.5, 1, 2]")
 
     @field_validator("input_sizes")
     @classmethod
     def _positive_sizes(cls, value: Any) -> Any:
         if isinstance(value, list) and (not value or min(value) < 1):
             raise ValueError("must be a non-empty list of positive ints, or 'feasible'")
+        return value
+
+    @field_validator("widths")
+    @classmethod
+    def _positive_widths(cls, value: Any) -> Any:
+        if value is not None and (not value or min(value) <= 0):
+            raise ValueError("must be a non-empty list of width factors > 0, e.g. [0.5, 1.0, 2.0]")
         return value
 
     @field_validator("lr")

@@ -139,6 +139,7 @@ def _space(recipe: Recipe, report: Report) -> SearchSpace:
         input_sizes=recipe.space.input_sizes,
         lr=recipe.training.lr,
         lr_range=recipe.space.lr,
+        widths=recipe.space.widths,
     )
 
 

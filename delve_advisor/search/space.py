@@ -4,16 +4,20 @@ Each of the report's top suggestions is on or off in a trial; only combinations 
 suggestions touch disjoint modules (and hold at most one ``resize_input``) are offered, as one
 categorical parameter ``edits`` whose values are labels: ``"baseline"`` (no edit), ``"1"`` (the
 rank-1 suggestion), ``"1+3"`` (ranks 1 and 3), ... Optionally the input size (from a list or the
-feasible range) and the learning rate (log-uniform) are searched too.
+feasible range), the learning rate (log-uniform) and the width (a categorical ``width``
+factor, applied as a final ``scale_width`` edit) are searched too.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from delve_advisor.edits.operations import ScaleWidth
 from delve_advisor.exceptions import InvalidArgumentError
 
 __all__ = ["BASELINE", "SearchSpace", "TrialConfig", "build_space"]
@@ -23,7 +27,7 @@ BASELINE = "baseline"
 
 @dataclass(frozen=True)
 class TrialConfig:
-    """What one trial runs: the edits, the input side and the learning rate.
+    """What one trial runs: the edits, the input side, the learning rate and the width.
 
     Attributes:
         label: The ``edits`` parameter (``"baseline"``, ``"1"``, ``"1+2"``, ...).
@@ -31,6 +35,7 @@ class TrialConfig:
         edits: The plain-data edits, in application order.
         input_size: H = W of the trial's data (before a ``resize_input`` edit).
         lr: The learning rate.
+        width: The width factor; ``edits`` end with a ``scale_width`` edit when it is not 1.
 
     Example:
         >>> import optuna
@@ -43,6 +48,10 @@ class TrialConfig:
         ('1', (1,), 16, 0.003)
         >>> config.edits
         ({'op': 'set_stride', 'module': '0', 'value': [1, 1]},)
+        >>> wide = build_space(report.suggestions, input_size=16, widths=[0.5, 2.0])
+        >>> config = wide.sample(optuna.trial.FixedTrial({"edits": "1", "width": 2.0}))
+        >>> config.width, config.edits[-1]
+        (2.0, {'op': 'scale_width', 'module': '', 'value': 2.0})
     """
 
     label: str
@@ -50,6 +59,7 @@ class TrialConfig:
     edits: tuple[dict[str, Any], ...]
     input_size: int
     lr: float
+    width: float = 1.0
 
 
 def _touched(suggestion: Any) -> set[str]:
@@ -76,6 +86,7 @@ class SearchSpace:
         input_sizes: Input sides to search, or () to keep ``input_size``.
         lr: The default learning rate.
         lr_range: (low, high) to search log-uniformly, or None.
+        widths: Width factors to search (1.0 among them), or () to keep the model's width.
 
     Example:
         >>> from delve_advisor import advise
@@ -96,6 +107,7 @@ class SearchSpace:
     input_sizes: tuple[int, ...] = ()
     lr: float = 1e-3
     lr_range: tuple[float, float] | None = None
+    widths: tuple[float, ...] = ()
 
     def ranks(self, label: str) -> tuple[int, ...]:
         """The suggestion ranks a label switches on (``()`` for the baseline).
@@ -125,13 +137,20 @@ class SearchSpace:
         lr = self.lr
         if self.lr_range is not None:
             lr = float(trial.suggest_float("lr", *self.lr_range, log=True))
-        return TrialConfig(label, ranks, self.edits(label), size, lr)
+        edits = self.edits(label)
+        width = 1.0
+        if self.widths:
+            width = float(trial.suggest_categorical("width", list(self.widths)))
+            if width != 1.0:
+                edits = (*edits, ScaleWidth(value=width).to_dict())
+        return TrialConfig(label, ranks, edits, size, lr, width)
 
     def first_trials(self) -> list[dict[str, Any]]:
         """Parameters of the trials to enqueue first, in order.
 
         The baseline, the first suggestion, every other suggestion alone, then the larger
-        combinations (each at the default input size and learning rate): every configuration of
+        combinations (each at the default input size, learning rate and width 1.0): every
+        configuration of
         edits is tried once before the sampler chooses freely, and "did the advice help" is
         answered by the first two trials.
         """
@@ -140,6 +159,8 @@ class SearchSpace:
             fixed["input_size"] = self.input_size
         if self.lr_range is not None:
             fixed["lr"] = min(max(self.lr, self.lr_range[0]), self.lr_range[1])
+        if self.widths:
+            fixed["width"] = 1.0
         first = []
         for label in self.combinations:
             params = {"edits": label, **fixed}
@@ -158,6 +179,7 @@ def build_space(
     input_sizes: Sequence[int] | str | None = None,
     lr: float = 1e-3,
     lr_range: tuple[float, float] | None = None,
+    widths: Sequence[float] | None = None,
 ) -> SearchSpace:
     """Builds the space from a report's suggestions (ranked, rank 1 first).
 
@@ -170,6 +192,8 @@ def build_space(
             ``input_size``; None searches no size.
         lr: The default learning rate.
         lr_range: (low, high) to search log-uniformly.
+        widths: Width factors (> 0) to search as a categorical ``width``; 1.0 (the model as
+            built) is always among them. None searches no width.
 
     Returns:
         The :class:`SearchSpace`.
@@ -203,4 +227,16 @@ def build_space(
         sizes = tuple(sorted({int(s) for s in input_sizes} | {input_size}))
     if len(sizes) == 1:
         sizes = ()
-    return SearchSpace(by_rank, tuple(labels), input_size, sizes, lr, lr_range)
+    factors: tuple[float, ...] = ()
+    if widths is not None:
+        if isinstance(widths, (str, bytes)) or not all(
+            isinstance(w, numbers.Real) and not isinstance(w, bool) and math.isfinite(w) and w > 0
+            for w in widths
+        ):
+            raise InvalidArgumentError(
+                f"build_space: widths must be a list of width factors > 0, got {widths!r}"
+            )
+        factors = tuple(sorted({float(w) for w in widths} | {1.0}))
+        if factors == (1.0,):
+            factors = ()
+    return SearchSpace(by_rank, tuple(labels), input_size, sizes, lr, lr_range, factors)

@@ -10,6 +10,7 @@ from delve_advisor.edits import (
     ReplaceLinearInput,
     ReplaceWithIdentity,
     ResizeInput,
+    ScaleWidth,
     SetStride,
     TruncateStage,
     list_edits,
@@ -33,6 +34,7 @@ BUILT_IN = {
         _resnet,
         [3, {"kernel_size": 3}, {"kernel_size": 0, "stride": 1}],
     ),
+    "scale_width": (ScaleWidth(value=0.5), _resnet, [0, -1.5, "0.5", True, None]),
     "truncate_stage": (
         TruncateStage("features.13"),
         lambda: torchvision.models.mobilenet_v2(num_classes=10),

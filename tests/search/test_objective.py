@@ -178,3 +178,24 @@ def test_measure_on_test_is_none_without_a_test_split():
     study.optimize(objective, n_trials=1)
     assert objective.data(16).test is None
     assert objective.measure_on_test(study.trials[0]) is None
+
+
+def test_a_wider_trial_records_its_width_and_the_wider_model():
+    recipe = parse_recipe(TINY)
+    edits = [{"op": "set_stride", "module": "0", "value": [1, 1]}]
+    space = SearchSpace(
+        {1: _Fake("drop_downsampling", edits)},
+        ("baseline", "1"),
+        16,
+        lr=recipe.training.lr,
+        widths=(1.0, 2.0),
+    )
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"edits": "1", "width": 2.0})
+    study.enqueue_trial({"edits": "1", "width": 1.0})
+    study.optimize(SearchObjective(recipe, space, prune=False), n_trials=2)
+    wide, plain = study.trials
+    assert (wide.user_attrs["width"], plain.user_attrs["width"]) == (2.0, 1.0)
+    assert wide.user_attrs["edits"][-1] == {"op": "scale_width", "module": "", "value": 2.0}
+    edited, _ = _apply(tail_cnn(), wide.user_attrs["edits"], (3, 16, 16))
+    assert wide.user_attrs["params"] == count_parameters(edited) > plain.user_attrs["params"]

@@ -89,3 +89,39 @@ def test_unknown_label_and_bad_size():
         space.ranks("x")
     with pytest.raises(InvalidArgumentError, match="input_size must be an int >= 1, got 0"):
         build_space(SUGGESTIONS, input_size=0)
+
+
+def test_widths_are_sampled_and_end_the_edits():
+    space = build_space(SUGGESTIONS, input_size=16, widths=[2, 0.5])
+    assert space.widths == (0.5, 1.0, 2.0)  # 1.0, the model as built, always among them
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for params in [{"edits": "1", "width": 0.5}, {"edits": "3", "width": 1.0}]:
+        study.enqueue_trial(params)
+    narrow = space.sample(study.ask())
+    assert (narrow.label, narrow.width) == ("1", 0.5)
+    assert narrow.edits == (
+        {"op": "set_stride", "module": "0", "value": [1, 1]},
+        {"op": "scale_width", "module": "", "value": 0.5},
+    )
+    same = space.sample(study.ask())
+    assert same.width == 1.0 and same.edits == space.edits("3")  # no scale_width at 1.0
+    drawn = {space.sample(study.ask()).width for _ in range(30)}
+    assert drawn == {0.5, 1.0, 2.0}
+
+
+def test_widths_enqueue_width_one_and_default_off():
+    space = build_space(SUGGESTIONS, input_size=16, widths=[0.5])
+    first = space.first_trials()
+    assert first[:2] == [{"edits": "baseline", "width": 1.0}, {"edits": "1", "width": 1.0}]
+    assert all(p["width"] == 1.0 for p in first)
+    plain = build_space(SUGGESTIONS, input_size=16)
+    assert plain.widths == () and "width" not in plain.first_trials()[0]
+    trial = optuna.create_study().ask()
+    assert plain.sample(trial).width == 1.0 and "width" not in trial.params
+    assert build_space(SUGGESTIONS, input_size=16, widths=[1.0]).widths == ()
+
+
+@pytest.mark.parametrize("bad", [[0.5, 0], [-1.0], ["2"], [True], "0.5", [float("nan")]])
+def test_bad_widths_are_refused(bad):
+    with pytest.raises(InvalidArgumentError, match="widths must be a list of width factors > 0"):
+        build_space(SUGGESTIONS, input_size=16, widths=bad)
