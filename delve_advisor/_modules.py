@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -67,18 +66,3 @@ def replace_module(model: nn.Module, path: str, new: nn.Module) -> list[str]:
         parent = model.get_submodule(parent_path) if parent_path else model
         setattr(parent, attribute, new)
     return paths
-
-
-def meta_copy(model: nn.Module) -> nn.Module:
-    """A deep copy of ``model`` whose parameters and buffers live on the meta device.
-
-    No weights are copied, so this is cheap even for large models; shapes, strides and the
-    module tree are those of ``model``.
-    """
-    memo: dict[int, object] = {}
-    for tensor in (*model.parameters(), *model.buffers()):
-        meta = torch.empty_like(tensor, device="meta")
-        if isinstance(tensor, nn.Parameter):
-            meta = nn.Parameter(meta, requires_grad=tensor.requires_grad)
-        memo[id(tensor)] = meta
-    return copy.deepcopy(model, memo)

@@ -30,6 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from delve_advisor._failures import SIZE_ERROR_TYPES, is_input_size_error
 from delve_advisor._hooks import Hooks
+from delve_advisor._meta import shape_only
 from delve_advisor._modules import eval_mode
 from delve_advisor.exceptions import InputSizeError, InvalidArgumentError
 
@@ -133,7 +134,7 @@ def _run_counted(
                     hooks.forward(module, post_hook)
         x = torch.zeros((1, *dims), device=dev, dtype=dtype)
         try:
-            with eval_mode(run_model), torch.no_grad(), counter:
+            with eval_mode(run_model), torch.no_grad(), counter, shape_only():
                 run_model(x)
         except SIZE_ERROR_TYPES as error:
             if not is_input_size_error(error):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import networkx as nx
 from torch import nn
 
-from delve_advisor._modules import meta_copy
+from delve_advisor._meta import meta_copy
 from delve_advisor.edits import (
     Edit,
     EditResult,

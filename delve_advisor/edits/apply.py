@@ -19,7 +19,8 @@ import networkx as nx
 import torch
 from torch import nn
 
-from delve_advisor._modules import device_and_dtype, eval_mode, meta_copy
+from delve_advisor._meta import meta_copy, on_meta, shape_only
+from delve_advisor._modules import device_and_dtype, eval_mode
 from delve_advisor.edits._base import Edit, edit_from_dict
 from delve_advisor.edits.operations import (
     ReplaceLinearInput,
@@ -49,7 +50,7 @@ def output_signature(model: nn.Module, input_size: Sequence[int]) -> list[tuple[
         [(1, 4, 6, 6)]
     """
     device, dtype = device_and_dtype(model)
-    with eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad(), shape_only():
         out = model(torch.zeros((1, *input_size), device=device, dtype=dtype))
     flat: list[tuple[int, ...]] = []
 
@@ -75,7 +76,7 @@ class _LinearMismatch(Exception):
 
 def _signature(model: nn.Module, size: Sequence[int], meta: bool) -> list[tuple[int, ...]]:
     """Output shapes; raises :class:`_LinearMismatch` at the first Linear fed the wrong width."""
-    target = meta_copy(model) if meta else model
+    target = meta_copy(model) if meta and not on_meta(model) else model
     handles = []
 
     def watch(path: str, linear: nn.Linear) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from delve_advisor._modules import meta_copy
+from delve_advisor._meta import meta_copy
 from delve_advisor.cost import count_parameters, total_flops
 from delve_advisor.exceptions import InvalidArgumentError, ReportFormatError
 from delve_advisor.graph import receptive_field

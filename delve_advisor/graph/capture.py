@@ -16,6 +16,7 @@ import torch
 from torch import fx, nn
 
 from delve_advisor._failures import is_input_size_error, name_failing_module, names_module
+from delve_advisor._meta import shape_only
 from delve_advisor._modules import device_and_dtype, eval_mode
 from delve_advisor.exceptions import GraphCaptureError, InputSizeError
 from delve_advisor.graph._autograd import autograd_nodes
@@ -128,7 +129,8 @@ def _fx_capture(
         if node.op == "output":
             continue
         try:
-            value = _run_node(node, env, example, model, modules)
+            with shape_only():
+                value = _run_node(node, env, example, model, modules)
         except Exception as exc:
             where = name_of(node)
             if not is_input_size_error(exc):
