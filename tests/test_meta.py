@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from delve_advisor import _meta
@@ -141,13 +140,9 @@ SLOW_ZOO = ["densenet121", "regnet_y_400mf", "shufflenet_v2_x1_0", "mnasnet0_5",
 
 
 @pytest.mark.parametrize("name", ZOO + [pytest.param(n, marks=pytest.mark.slow) for n in SLOW_ZOO])
-def test_zoo_shapes_are_those_of_the_meta_kernels(name, monkeypatch):
+def test_zoo_shapes_are_those_of_the_meta_kernels(name, monkeypatch, meta_torchvision):
     """Every node's output shape in the fx capture, and the model's outputs, with and without."""
-    try:
-        with torch.device("meta"):
-            model = torchvision.models.get_model(name, weights=None, num_classes=10)
-    except NotImplementedError:  # builders that copy tensor data in __init__
-        model = torchvision.models.get_model(name, weights=None, num_classes=10).to("meta")
+    model = meta_torchvision(name, num_classes=10)
     size = (3, 32, 32)
     fast = capture_graph(model, size)
     fast_out = output_signature(model, size)

@@ -1,7 +1,6 @@
 """Every torchvision classifier captures, with finite r or explicit global marks, no warning.
 
-Models are built on the meta device (no memory, no compute); the few builders that cannot be
-built there are built on the CPU, and the largest of those are marked slow.
+Models are built on the meta device (no memory, no compute), RegNets included (conftest).
 """
 
 from __future__ import annotations
@@ -10,17 +9,11 @@ import math
 
 import networkx as nx
 import pytest
-import torch
 import torchvision
 
 from delve_advisor import receptive_field
 
 _NAMES = torchvision.models.list_models(module=torchvision.models)
-_KWARGS = {
-    "inception_v3": {"init_weights": False, "aux_logits": False},
-    "googlenet": {"init_weights": False, "aux_logits": False},
-}
-_SLOW = {"regnet_y_128gf"}  # built on the CPU (~5 s)
 
 
 def _size(name: str) -> int:
@@ -29,20 +22,9 @@ def _size(name: str) -> int:
     return 75 if name == "inception_v3" else 64
 
 
-def _build(name: str) -> torch.nn.Module:
-    kwargs = {"weights": None, **_KWARGS.get(name, {})}
-    try:
-        with torch.device("meta"):
-            return torchvision.models.get_model(name, **kwargs)
-    except NotImplementedError:  # builders that copy tensor data in __init__ (regnet)
-        return torchvision.models.get_model(name, **kwargs)
-
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in _SLOW else n for n in _NAMES]
-)
-def test_zoo_model(name):
-    rf = receptive_field(_build(name), (3, _size(name), _size(name)))
+@pytest.mark.parametrize("name", _NAMES)
+def test_zoo_model(name, meta_torchvision):
+    rf = receptive_field(meta_torchvision(name), (3, _size(name), _size(name)))
     assert rf.capture_method == "torch.fx"
     assert rf.warnings == []
     assert rf.spatial_layers, "no spatial layer found"

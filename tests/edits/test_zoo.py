@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-import torch
 import torch.nn.functional as F
-import torchvision
 from torch import fx, nn
 
 from delve_advisor.advisor.suggestions import rf_evidence, suggest, weighted_layers
@@ -44,20 +42,7 @@ TORCHVISION = [
     "shufflenet_v2_x1_0",
     "mnasnet0_5",
 ]
-_KWARGS = {
-    "inception_v3": {"init_weights": False, "aux_logits": False},
-    "googlenet": {"init_weights": False, "aux_logits": False},
-}
 SIZES = {"inception_v3": (75, 224)}  # its minimum, and the common size
-
-
-def _torchvision(name: str) -> nn.Module:
-    kwargs = {"weights": None, "num_classes": 10, **_KWARGS.get(name, {})}
-    try:
-        with torch.device("meta"):
-            return torchvision.models.get_model(name, **kwargs)
-    except NotImplementedError:  # builders that copy tensor data in __init__
-        return torchvision.models.get_model(name, **kwargs)
 
 
 def _sequential() -> nn.Module:
@@ -117,13 +102,9 @@ def _cases():
             yield pytest.param(name, side, id=f"{name}-{side}", marks=marks)
 
 
-def _build(name: str) -> nn.Module:
-    return OTHERS[name]() if name in OTHERS else _torchvision(name)
-
-
 @pytest.mark.parametrize(("name", "side"), list(_cases()))
-def test_every_suggestion_applies_and_matches_its_prediction(name, side):
-    model = _build(name)
+def test_every_suggestion_applies_and_matches_its_prediction(name, side, meta_torchvision):
+    model = OTHERS[name]() if name in OTHERS else meta_torchvision(name, num_classes=10)
     size = (3, side, side)
     analysis = receptive_field(model, input_size=size)
     body, _head = weighted_layers(analysis, model)
