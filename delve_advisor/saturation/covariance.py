@@ -47,7 +47,8 @@ class CovarianceAccumulator:
         self._sum_batch: torch.Tensor | None = None
         self._pending = 0
         # The shifted rows themselves while there are fewer of them than features: their n x n
-        # dual matrix gives the spectrum far cheaper than the d x d covariance (see rows()).
+        # dual matrix gives the spectrum far cheaper than the d x d covariance (see rows()), and
+        # the d x d sums are only allocated once the rows reach d (see _start_gram).
         self._rows: list[torch.Tensor] | None = []
 
     def update(self, rows: torch.Tensor) -> None:
@@ -80,32 +81,43 @@ class CovarianceAccumulator:
         if self._shift is None:
             self.num_features = d
             self._shift = rows.reshape(-1, d).mean(dim=0)
-            self._gram = torch.zeros((d, d), dtype=torch.float64, device=rows.device)
             self._sum = torch.zeros(d, dtype=torch.float64, device=rows.device)
-            self._gram_batch = torch.zeros((d, d), dtype=rows.dtype, device=rows.device)
             self._sum_batch = torch.zeros(d, dtype=rows.dtype, device=rows.device)
         # One pass: read the (possibly strided) rows, write them shifted into a contiguous buffer.
         shifted = torch.empty(rows.shape, dtype=rows.dtype, device=rows.device)
         torch.sub(rows, self._shift, out=shifted)
         shifted = shifted.view(n, d)
-        self._gram_batch.addmm_(shifted.T, shifted)
+        if self._rows is not None and self.num_rows + n < d:
+            self._rows.append(shifted)  # a fresh buffer: kept by reference, no copy
+        else:
+            if self._gram is None:
+                self._start_gram(shifted.dtype, shifted.device)
+            self._gram_batch.addmm_(shifted.T, shifted)
         self._sum_batch.add_(shifted.sum(dim=0))
-        if self._rows is not None:
-            if self.num_rows + n < d:
-                self._rows.append(shifted)  # a fresh buffer: kept by reference, no copy
-            else:
-                self._rows = None
         self.num_rows += n
         self._pending += 1
         if self._pending >= FLUSH_EVERY:
             self._flush()
 
+    def _start_gram(self, dtype: torch.dtype, device: torch.device) -> None:
+        """Allocates the d x d sums once the rows reach the feature count, and folds the kept
+        rows into them (the same products, deferred: a wide layer that never sees d rows never
+        holds a d x d matrix)."""
+        d = self.num_features
+        self._gram = torch.zeros((d, d), dtype=torch.float64, device=device)
+        self._gram_batch = torch.zeros((d, d), dtype=dtype, device=device)
+        if self._rows:
+            kept = torch.cat(self._rows)
+            self._gram_batch.addmm_(kept.T, kept)
+        self._rows = None
+
     def _flush(self) -> None:
         """Adds the batches summed in the activation dtype to the float64 totals."""
         if self._pending:
-            self._gram.add_(self._gram_batch)
+            if self._gram is not None:
+                self._gram.add_(self._gram_batch)
+                self._gram_batch.zero_()
             self._sum.add_(self._sum_batch)
-            self._gram_batch.zero_()
             self._sum_batch.zero_()
             self._pending = 0
 
@@ -122,8 +134,14 @@ class CovarianceAccumulator:
             return None
         self._flush()
         shifted_mean = self._sum / self.num_rows
-        cov = self._gram / self.num_rows - torch.outer(shifted_mean, shifted_mean)
-        return (cov + cov.T) / 2
+        if self._gram is None:  # fewer rows than features so far: they are all kept
+            kept = torch.cat(self._rows).to(torch.float64)
+            cov = kept.T @ kept
+            cov.div_(self.num_rows)
+        else:
+            cov = self._gram / self.num_rows
+        cov.addr_(shifted_mean, shifted_mean, alpha=-1.0)  # in place: d x d is large
+        return (cov + cov.T).mul_(0.5)
 
     def rows(self) -> torch.Tensor | None:
         """Every recorded row, centred, in float64, while fewer rows than features were seen.
@@ -138,8 +156,17 @@ class CovarianceAccumulator:
         return x - x.mean(dim=0)
 
     def is_finite(self) -> bool:
-        """Whether every recorded value was finite (checked on the running sums, no data copy)."""
+        """Whether every recorded value was finite (checked on the running sums, no data copy).
+
+        The sums and the Gram matrix's diagonal are enough: a NaN or infinite value reaches the
+        diagonal (its square), and ``|G_ij| <= sqrt(G_ii G_jj)`` bounds every other entry by
+        finite diagonal ones. O(d), not O(d^2), for a wide layer.
+        """
         if self.num_rows == 0:
             return True
         self._flush()
-        return bool(torch.isfinite(self._sum).all() and torch.isfinite(self._gram).all())
+        if not torch.isfinite(self._sum).all():
+            return False
+        if self._gram is None:
+            return all(bool(torch.isfinite(r).all()) for r in self._rows)
+        return bool(torch.isfinite(torch.diagonal(self._gram)).all())

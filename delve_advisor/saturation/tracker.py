@@ -412,8 +412,12 @@ class SaturationTracker:
                 d,
                 dict.fromkeys(self._scalar_stats(mode), math.nan),
             )
-        cov = acc.covariance()
-        spectrum = compute_spectrum(cov, rows=acc.rows())
+        rows = acc.rows()  # while fewer rows than features: the spectrum needs no d x d matrix
+        wants_cov = self.writer.wants_covariance or any(
+            stat in ("cov", "embed") for stat in self._mode_stats(mode)
+        )
+        cov = acc.covariance() if rows is None or wants_cov else None
+        spectrum = compute_spectrum(cov, rows=rows)
         status = "dead" if spectrum.is_dead else "ok"
         values: dict[str, Any] = {}
         for stat in self._mode_stats(mode):

@@ -153,3 +153,35 @@ def test_rows_are_kept_only_while_fewer_than_features():
     assert acc.rows() is None
     acc.update(torch.from_numpy(batches[0]))
     assert acc.rows().shape == (5, 16)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_a_wide_layer_holds_no_d_by_d_sums_until_its_rows_reach_d(dtype):
+    """Before n reaches d the covariance comes from the kept rows; the rows are then folded into
+    the sums: numpy float64 on the concatenated rows agrees on both sides of that point."""
+    gen = torch.Generator().manual_seed(3)
+    d = 24
+    mixing = torch.randn(d, d, generator=gen, dtype=dtype)
+    batches = [torch.randn(5, d, generator=gen, dtype=dtype) @ mixing + 7.0 for _ in range(12)]
+    acc = CovarianceAccumulator()
+    for i, batch in enumerate(batches, start=1):
+        acc.update(batch)
+        assert (acc._gram is None) == (5 * i < d)  # no d x d matrix while 5 i < 24
+        if i in (2, 4, 5, 12):  # kept rows twice, the fold at 25 rows, then sums only
+            rows = torch.cat(batches[:i]).numpy()
+            cov, eig = _reference(rows)
+            np.testing.assert_allclose(acc.covariance().numpy(), cov, rtol=0, atol=1e-5 * eig[0])
+            _check_eigs(acc.covariance(), eig, dtype)
+            assert acc.is_finite()
+
+
+@pytest.mark.parametrize("rows_before", [2, 30])  # rows kept / sums started
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_value_is_flagged_from_the_kept_rows_and_from_the_sums(rows_before, bad):
+    acc = CovarianceAccumulator()
+    acc.update(torch.randn(rows_before, 8, generator=torch.Generator().manual_seed(4)))
+    row = torch.zeros(1, 8)
+    row[0, 5] = bad
+    acc.update(row)
+    assert not acc.is_finite()
+    assert not bool(torch.isfinite(acc.covariance()).all())  # what the check stands for

@@ -87,6 +87,19 @@ def test_fewer_rows_than_features_use_the_dual_and_match_numpy():
     assert (spectrum.eigenvalues[20:] == 0).all()  # rank <= n: the rest exactly 0
     assert spectrum.idim(0.99) == intrinsic_dimension(reference, 0.99)
     assert spectrum.dtrc() == pytest.approx(np.trace(cov), rel=1e-12)
+    alone = compute_spectrum(None, rows=torch.from_numpy(x))  # the d x d matrix never formed
+    np.testing.assert_allclose(alone.eigenvalues, reference, rtol=1e-9, atol=1e-9)
+    assert alone.dtrc() == pytest.approx(np.trace(cov), rel=1e-12)
+
+
+@pytest.mark.parametrize("rows", [None, (4, 3), (3, 3)])
+def test_no_covariance_needs_fewer_rows_than_features(rows):
+    import torch
+
+    with pytest.raises(InvalidArgumentError, match="0 < n < d"):
+        compute_spectrum(None, rows=None if rows is None else torch.zeros(rows))
+    with pytest.raises(InvalidArgumentError, match="NaN or infinite"):
+        compute_spectrum(None, rows=torch.tensor([[0.0, float("nan")]]))
 
 
 def test_rows_of_another_width_are_an_error():

@@ -310,6 +310,10 @@ def test_device_defaults_to_the_activations_device_and_dtype_is_kept(dtype):
     with _tracker(model) as tracker:
         model(torch.randn(4, 2, 5, 5, device="meta", dtype=dtype))
         acc = tracker._states["3"].accumulators["train"]
+        assert acc._gram is None  # 4 rows, 6 features: the rows are kept, no 6 x 6 sums yet
+        cov = acc.covariance()
+        assert cov.device.type == "meta" and cov.dtype == torch.float64
+        model(torch.randn(4, 2, 5, 5, device="meta", dtype=dtype))  # 8 rows >= 6 features
         assert acc._gram_batch.device.type == "meta"
         assert acc._gram_batch.dtype == dtype  # the batch Gram matrix in the activation dtype
         cov = acc.covariance()
