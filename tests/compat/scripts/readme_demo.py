@@ -1,7 +1,8 @@
 # Origin: delve-team/delve README.rst "Demo" (as published with delve 0.1.50 on PyPI; MIT
 # licence): VGG16 on CIFAR10 with save_to="plotcsv". Changed for this test suite only where
 # marked "compat:" -- the import, device="cpu", torchvision's FakeData (random 32x32 images, no
-# download) in place of CIFAR10, 2 epochs instead of 10, and COMPAT_TRAIN / COMPAT_TEST images.
+# download) in place of CIFAR10, 2 epochs instead of 10, COMPAT_TRAIN / COMPAT_TEST images, and
+# data loading in the main process (num_workers=0).
 import os
 
 import torch
@@ -30,11 +31,13 @@ if __name__ == "__main__":
   test_data = FakeData(size=n_test, image_size=(3, 32, 32), num_classes=10,
                        transform=Compose([ToTensor()]), random_offset=n_train)
 
+  # compat: num_workers=0, was 6 -- six forks of a 2 GB training process, for one batch of
+  # FakeData, cost this 2-core test machine more time (about 9 s) than they load.
   train_loader = DataLoader(train_data, batch_size=1024,
-                            shuffle=True, num_workers=6,
+                            shuffle=True, num_workers=0,
                             pin_memory=True)
   test_loader = DataLoader(test_data, batch_size=1024,
-                           shuffle=False, num_workers=6,
+                           shuffle=False, num_workers=0,  # compat: was 6
                            pin_memory=True)
 
   # instantiate model
