@@ -52,7 +52,9 @@ def test_matched_cnn_on_fashion_mnist_has_no_false_alarm(fashion_mnist):
 def test_vgg16_on_fashion_mnist_at_32(fashion_mnist):
     data = _fmnist(fashion_mnist, size=32, limit=256)
     model = load_model("torchvision:vgg16", num_classes=10, in_channels=1)
-    report = advise(model, data, input_size=32, epochs=1, max_batches=4, progress=False)
+    # 2 training batches already give the whole 7-layer tail from features.14 (tail saturation
+    # 0.15-0.16 in eval against 0.74 before it); each more batch costs 4 s in VGG-16's Adam step.
+    report = advise(model, data, input_size=32, epochs=1, max_batches=2, progress=False)
     assert {"features.26", "features.28"} <= set(report.tail)
     assert report.suggestions[0].kind == "drop_downsampling"
     assert report.suggestions[0].targets == ("features.4",)
