@@ -6,6 +6,7 @@ import json
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ ADVICE_ATTR = "delve_advisor_advice"
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _POLL_S = 1.0
+#: How long a worker waits for the others to be ready (importing torch, opening the study).
+_START_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -294,6 +297,7 @@ def _worker(
     deadline: float | None,
     index: int,
     threads: int,
+    ready: Any = None,
 ) -> None:
     # each worker gets its share of the cores: more threads than cores in total makes every
     # worker's OpenMP threads spin against the others' (measured: 2 workers at 0.19x 1 worker)
@@ -307,6 +311,11 @@ def _worker(
     objective = SearchObjective(
         recipe, space, multi=recipe.objective.mode == "multi", progress=False
     )
+    if ready is not None:  # start together: the first one up must not take every short trial
+        try:
+            ready.wait(timeout=_START_TIMEOUT_S)
+        except threading.BrokenBarrierError:  # a worker failed to start: go on without it
+            logger.warning("worker %d: not every worker started; going on", index)
     _optimize(study, objective, n_trials, deadline, progress=False)
 
 
@@ -430,10 +439,22 @@ def run_search(
         data = recipe.model_dump(exclude={"path"})
         path = str(recipe.path) if recipe.path is not None else None
         threads = max(1, torch.get_num_threads() // workers)
+        ready = context.Barrier(workers)
         processes = [
             context.Process(
                 target=_worker,
-                args=(data, path, storage, study_name, str(out_dir), wanted, deadline, i, threads),
+                args=(
+                    data,
+                    path,
+                    storage,
+                    study_name,
+                    str(out_dir),
+                    wanted,
+                    deadline,
+                    i,
+                    threads,
+                    ready,
+                ),
             )
             for i in range(workers)
         ]
