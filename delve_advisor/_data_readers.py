@@ -21,8 +21,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
-from torchvision.datasets import ImageFolder
-from torchvision.transforms.functional import pil_to_tensor
 
 from delve_advisor._data_spec import DataSpec, _spec_error
 from delve_advisor.exceptions import InvalidArgumentError, SpecError
@@ -385,6 +383,8 @@ class _FolderImages(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         path, label = self.folder.samples[int(self.indices[index])]
+        from torchvision.transforms.functional import pil_to_tensor  # ~2 s to import, once
+
         with Image.open(path) as image:
             x = pil_to_tensor(image.convert(self.mode))
         if tuple(x.shape[-2:]) != self.size:
@@ -413,6 +413,8 @@ def _read_imagefolder(
 
     def folder(path: Path) -> Any:
         try:
+            from torchvision.datasets import ImageFolder  # imported only for image folders
+
             return ImageFolder(str(path))
         except (FileNotFoundError, RuntimeError) as error:
             raise _spec_error(

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torchvision
 from torch import nn
 
 from delve_advisor._failures import SIZE_ERROR_TYPES, is_input_size_error, name_failing_module
@@ -89,8 +88,16 @@ def _spec_error(spec: str, what: str) -> SpecError:
     return SpecError(f"bad model spec {spec!r}: {what}\n{MODEL_SPEC_FORMS}")
 
 
+def _torchvision_models() -> Any:
+    """``torchvision.models``, imported when a spec needs it (it costs ~2 s to import)."""
+    import torchvision.models
+
+    return torchvision.models
+
+
 def _torchvision_names() -> list[str]:
-    return sorted(torchvision.models.list_models(module=torchvision.models))
+    models = _torchvision_models()
+    return sorted(models.list_models(module=models))
 
 
 def list_model_specs() -> list[str]:
@@ -403,7 +410,7 @@ def load_model(
         if num_classes is not None:
             kwargs["num_classes"] = num_classes
         try:
-            model = torchvision.models.get_model(parsed.name, **kwargs)
+            model = _torchvision_models().get_model(parsed.name, **kwargs)
         except (TypeError, ValueError) as error:
             raise _spec_error(
                 spec, f"torchvision refused the arguments {kwargs}: {error}"

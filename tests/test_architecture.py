@@ -139,3 +139,17 @@ def test_the_checks_can_fail():
     assert "delve_advisor.report.report" not in targets  # TYPE_CHECKING is skipped
     assert "delve_advisor.advisor.advise" in targets  # function-local imports count
     assert "delve_advisor.graph.rules" in targets and "delve_advisor.report" in targets
+
+
+def test_importing_the_package_loads_neither_torchvision_nor_matplotlib():
+    """Each is imported where it is used (a torchvision spec, an image folder, a figure): every
+    process that imports delve_advisor (CLI, search workers) saves about 1.5 s."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, delve_advisor, delve_advisor.search, delve_advisor.cli\n"
+        "print([m for m in ('torchvision', 'matplotlib', 'torch._dynamo') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -8,7 +8,7 @@ from torch import nn
 
 from delve_advisor import GlobalOp, UpsampleOp, WindowOp, receptive_field, register_rf_rule
 from delve_advisor.exceptions import DuplicateRegistrationError, InvalidArgumentError
-from delve_advisor.graph import get_rf_rule
+from delve_advisor.graph import get_rf_rule, list_rf_rules, unregister_rf_rule
 from delve_advisor.graph.rules import _RULES, RuleContext
 
 
@@ -85,3 +85,32 @@ def test_unknown_module_is_pointwise_with_a_warning():
     assert len(rf.warnings) == 1
     assert "'1'" in rf.warnings[0] and "_Opaque" in rf.warnings[0]
     assert "register_rf_rule" in rf.warnings[0]
+
+
+def test_torchvision_swin_rules_register_when_torchvision_is_loaded(monkeypatch):
+    """Windowed attention is global, patch merging a 2x2 window (DESIGN.md); registered lazily,
+    once torchvision's Swin module is loaded, and a rule the user registered first is kept."""
+    import sys
+
+    from torchvision.models import swin_transformer as swin
+
+    from delve_advisor.graph import rules
+
+    assert get_rf_rule(swin.ShiftedWindowAttention) == GlobalOp()
+    assert get_rf_rule(swin.PatchMergingV2) == WindowOp(2, 2)
+    assert "torchvision.models.swin_transformer.PatchMerging" in list_rf_rules()
+    # as before torchvision is imported: none of them registered, the module not loaded
+    for key in (swin.ShiftedWindowAttention, swin.PatchMerging, swin.ShiftedWindowAttentionV2):
+        _RULES.unregister(key)
+    _RULES.unregister(swin.PatchMergingV2)
+    monkeypatch.setattr(rules, "_swin_registered", False)
+    monkeypatch.delitem(sys.modules, rules._SWIN)
+    register_rf_rule(swin.PatchMerging, WindowOp(4, 4))  # the user's rule, first
+    assert get_rf_rule(swin.ShiftedWindowAttention) is None  # nothing loaded, nothing guessed
+    monkeypatch.setitem(sys.modules, rules._SWIN, swin)  # torchvision's Swin is loaded
+    try:
+        assert get_rf_rule(swin.PatchMerging) == WindowOp(4, 4)  # the user's, kept
+        assert get_rf_rule(swin.ShiftedWindowAttention) == GlobalOp()  # ours, registered now
+    finally:
+        unregister_rf_rule(swin.PatchMerging)
+        register_rf_rule(swin.PatchMerging, WindowOp(2, 2))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -242,6 +243,36 @@ def _check_rule(rule: Any) -> Rule:
     return rule
 
 
+_SWIN = "torchvision.models.swin_transformer"
+_swin_registered = False
+
+
+def _register_library_rules() -> None:
+    """Registers the rules for torchvision's windowed-attention blocks once torchvision's Swin
+    module is loaded (a model built from it has loaded it).
+
+    Importing torchvision here instead would add about 2 s to every ``import delve_advisor``
+    (torchvision.ops loads torch._dynamo). Attention is global (DESIGN.md); a rule the user
+    registered first for one of these classes is kept.
+    """
+    global _swin_registered
+    swin = sys.modules.get(_SWIN)
+    if _swin_registered or swin is None:
+        return
+    _swin_registered = True
+    rules: dict[Any, Rule] = {
+        swin.ShiftedWindowAttention: GlobalOp(),
+        swin.PatchMerging: WindowOp(2, 2),
+    }
+    if hasattr(swin, "ShiftedWindowAttentionV2"):
+        rules[swin.ShiftedWindowAttentionV2] = GlobalOp()
+        rules[swin.PatchMergingV2] = WindowOp(2, 2)
+    registered = set(_RULES.keys())
+    for key, rule in rules.items():
+        if key not in registered:
+            _RULES.register(key, rule)
+
+
 def register_rf_rule(
     type_or_function: Any, rule: Rule | None = None, *, override: bool = False
 ) -> Any:
@@ -277,6 +308,7 @@ def register_rf_rule(
         True
         >>> unregister_rf_rule(Blur)
     """
+    _register_library_rules()
     return register_or_decorate(
         _RULES, type_or_function, rule, override=override, check=_check_rule
     )
@@ -297,6 +329,7 @@ def unregister_rf_rule(type_or_function: Any) -> None:
         >>> get_rf_rule(Shift) is None
         True
     """
+    _register_library_rules()
     _RULES.unregister(type_or_function)
 
 
@@ -307,6 +340,7 @@ def list_rf_rules() -> list[str]:
         >>> "torch.nn.modules.conv._ConvNd" in list_rf_rules()
         True
     """
+    _register_library_rules()
     return _RULES.names()
 
 
@@ -317,6 +351,7 @@ def get_rf_rule(type_or_function: Any) -> Rule | None:
         >>> get_rf_rule(torch.nn.ReLU)
         PointwiseOp(axes=None)
     """
+    _register_library_rules()
     return _RULES.lookup(type_or_function)
 
 
@@ -533,16 +568,6 @@ def _register_builtins() -> None:
         klass = getattr(activation, name)
         if isinstance(klass, type) and issubclass(klass, nn.Module) and klass not in handled:
             modules[klass] = pointwise
-    try:  # torchvision's windowed attention blocks: attention is global (DESIGN.md)
-        from torchvision.models import swin_transformer as swin
-
-        modules[swin.ShiftedWindowAttention] = GlobalOp()
-        modules[swin.PatchMerging] = WindowOp(2, 2)
-        if hasattr(swin, "ShiftedWindowAttentionV2"):
-            modules[swin.ShiftedWindowAttentionV2] = GlobalOp()
-            modules[swin.PatchMergingV2] = WindowOp(2, 2)
-    except ImportError:  # pragma: no cover - torchvision is a dependency
-        pass
     for key, rule in modules.items():
         _RULES.register(key, rule)
 

@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from optuna.trial import FrozenTrial, TrialState
 
 from delve_advisor.edits import save_edits
@@ -232,9 +230,18 @@ _COLUMNS = [
 ]
 
 
-def _plot_history(trials: list[FrozenTrial], path: Path) -> Path:
+def _figure() -> Any:
+    """A figure on the Agg canvas, never pyplot: no global state, no display."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # imported when drawing
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6, 3.5))
-    FigureCanvasAgg(fig)  # Agg canvas, never pyplot: no global state, no display
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _plot_history(trials: list[FrozenTrial], path: Path) -> Path:
+    fig = _figure()
     ax = fig.subplots()
     numbers = [t.number for t in trials]
     accs = [t.user_attrs["val_accuracy"] for t in trials]
@@ -254,8 +261,7 @@ def _plot_history(trials: list[FrozenTrial], path: Path) -> Path:
 
 
 def _plot_pareto(trials: list[FrozenTrial], path: Path) -> Path:
-    fig = Figure(figsize=(6, 3.5))
-    FigureCanvasAgg(fig)  # Agg canvas, never pyplot: no global state, no display
+    fig = _figure()
     ax = fig.subplots()
     front = pareto_front(trials)
     ax.scatter(
