@@ -6,17 +6,20 @@
 2. The shared training loop (``delve_advisor.training.train_model``) on ResNet-18 at 28 px
    (Fashion-MNIST when ``../shared/data/FashionMNIST`` exists, else synthetic), CPU: the same
    epochs without callbacks, with the saturation tracker (``TrackerCallback``, eval tracked in
-   the last epoch only), and ``advise()`` as a whole; prints the ratios (targets: tracker
-   <= 1.10, ``advise()`` <= 1.10 of the untracked run).
+   the last epoch only), and ``advise()`` as a whole, the three alternated ``--repeats`` times;
+   prints each run and the ratios of the medians (targets: tracker <= 1.10, ``advise()`` <= 1.10
+   of the untracked run).
 
 The lead runs this on an idle machine for figures; ``--quick`` only checks that it runs.
 
-    python benchmarks/bench_search.py [--trials 8] [--epochs 2] [--limit 2048] [--quick]
+    python benchmarks/bench_search.py [--trials 8] [--epochs 2] [--limit 2048] [--repeats 3]
+        [--overhead-only] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -61,21 +64,34 @@ def _model(data):
     )
 
 
-def _overhead(epochs: int, limit: int) -> None:
+def _overhead(epochs: int, limit: int, repeats: int) -> None:
+    """Plain, tracked and advise() runs alternated ``repeats`` times; the median of each.
+
+    One long run each differs by several percent from the next on this machine; alternating
+    the three and taking medians keeps drift (thermal, page cache) out of the ratios.
+    """
     spec = f"fashion-mnist:{FASHION}" if (FASHION / "raw").is_dir() else "synthetic:size=28"
     data = load_data(spec, input_size=28, batch_size=64, limit=limit, seed=0)
     common = {"epochs": epochs, "device": "cpu", "seed": 0, "progress": False}
-    plain = train_model(_model(data), data.train, data.val, **common).seconds
-    tracked = train_model(
-        _model(data), data.train, data.val, callbacks=[TrackerCallback()], **common
-    ).seconds
-    start = time.perf_counter()
-    advise(_model(data), data, input_size=28, epochs=epochs, device="cpu", progress=False)
-    advised = time.perf_counter() - start
+    times: dict[str, list[float]] = {"plain": [], "tracked": [], "advise": []}
+    for _ in range(repeats):
+        times["plain"].append(train_model(_model(data), data.train, data.val, **common).seconds)
+        times["tracked"].append(
+            train_model(
+                _model(data), data.train, data.val, callbacks=[TrackerCallback()], **common
+            ).seconds
+        )
+        start = time.perf_counter()
+        advise(_model(data), data, input_size=28, epochs=epochs, device="cpu", progress=False)
+        times["advise"].append(time.perf_counter() - start)
+    plain, tracked, advised = (statistics.median(times[k]) for k in ("plain", "tracked", "advise"))
     print(
         f"{spec.split(':')[0]}, {len(data.train.dataset)} train / {len(data.val.dataset)} val, "
-        f"{epochs} epochs, ResNet-18 28 px, CPU threads {torch.get_num_threads()}"
+        f"{epochs} epochs, ResNet-18 28 px, CPU threads {torch.get_num_threads()}, "
+        f"median of {repeats} alternated runs"
     )
+    for key, values in times.items():
+        print(f"  {key:8s} runs: " + ", ".join(f"{v:.2f}" for v in values) + " s")
     print(f"train_model, no callbacks    {plain:7.2f} s")
     print(f"train_model + tracker        {tracked:7.2f} s   ratio {tracked / plain:.3f} (<= 1.10)")
     print(f"advise() total               {advised:7.2f} s   ratio {advised / plain:.3f} (<= 1.10)")
@@ -87,16 +103,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--limit", type=int, default=2048)
     parser.add_argument("--recipe", type=Path, default=REPO / "recipes" / "quickstart.yaml")
+    parser.add_argument("--repeats", type=int, default=3, help="alternated overhead runs")
+    parser.add_argument("--overhead-only", action="store_true", help="skip the trials/hour part")
     parser.add_argument("--quick", action="store_true", help="tiny settings: checks it runs")
     args = parser.parse_args()
     trials, epochs, limit = (2, 1, 128) if args.quick else (args.trials, args.epochs, args.limit)
-    one = _search_rate(args.recipe, trials, 1, args.quick)
-    two = _search_rate(args.recipe, trials, 2, args.quick)
-    print(f"quickstart search, {trials} trials: 1 worker {one:8.1f} trials/h")
-    print(
-        f"quickstart search, {trials} trials: 2 workers {two:8.1f} trials/h ratio {two / one:.2f}"
-    )
-    _overhead(epochs, limit)
+    repeats = 1 if args.quick else args.repeats
+    if not args.overhead_only:
+        one = _search_rate(args.recipe, trials, 1, args.quick)
+        two = _search_rate(args.recipe, trials, 2, args.quick)
+        print(f"quickstart search, {trials} trials: 1 worker {one:8.1f} trials/h")
+        print(
+            f"quickstart search, {trials} trials: 2 workers {two:8.1f} trials/h "
+            f"ratio {two / one:.2f}"
+        )
+    _overhead(epochs, limit, repeats)
 
 
 if __name__ == "__main__":
