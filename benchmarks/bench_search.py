@@ -6,14 +6,15 @@
 2. The shared training loop (``delve_advisor.training.train_model``) on ResNet-18 at 28 px
    (Fashion-MNIST when ``../shared/data/FashionMNIST`` exists, else synthetic), CPU: the same
    epochs without callbacks, with the saturation tracker (``TrackerCallback``, eval tracked in
-   the last epoch only), and ``advise()`` as a whole, the three alternated ``--repeats`` times;
+   the last epoch only), and ``advise()`` as a whole, after ``--warmup`` uncounted runs the three
+   alternated ``--repeats`` times in a rotating order;
    prints each run and the ratios of the medians (targets: tracker <= 1.10, ``advise()`` <= 1.10
    of the untracked run).
 
 The lead runs this on an idle machine for figures; ``--quick`` only checks that it runs.
 
     python benchmarks/bench_search.py [--trials 8] [--epochs 2] [--limit 2048] [--repeats 3]
-        [--overhead-only] [--quick]
+        [--warmup 1] [--overhead-only] [--quick]
 """
 
 from __future__ import annotations
@@ -64,26 +65,36 @@ def _model(data):
     )
 
 
-def _overhead(epochs: int, limit: int, repeats: int) -> None:
+def _overhead(epochs: int, limit: int, repeats: int, warmup: int) -> None:
     """Plain, tracked and advise() runs alternated ``repeats`` times; the median of each.
 
     One long run each differs by several percent from the next on this machine; alternating
-    the three and taking medians keeps drift (thermal, page cache) out of the ratios.
+    the three in a rotating order, after ``warmup`` uncounted runs, and taking medians keeps
+    drift (thermal, page cache) out of the ratios. The median of the per-round ratios is printed
+    too: each round's three runs are neighbours in time.
     """
     spec = f"fashion-mnist:{FASHION}" if (FASHION / "raw").is_dir() else "synthetic:size=28"
     data = load_data(spec, input_size=28, batch_size=64, limit=limit, seed=0)
     common = {"epochs": epochs, "device": "cpu", "seed": 0, "progress": False}
     times: dict[str, list[float]] = {"plain": [], "tracked": [], "advise": []}
-    for _ in range(repeats):
-        times["plain"].append(train_model(_model(data), data.train, data.val, **common).seconds)
-        times["tracked"].append(
-            train_model(
-                _model(data), data.train, data.val, callbacks=[TrackerCallback()], **common
-            ).seconds
-        )
-        start = time.perf_counter()
-        advise(_model(data), data, input_size=28, epochs=epochs, device="cpu", progress=False)
-        times["advise"].append(time.perf_counter() - start)
+
+    def run(kind: str) -> float:
+        if kind == "advise":
+            start = time.perf_counter()
+            advise(_model(data), data, input_size=28, epochs=epochs, device="cpu", progress=False)
+            return time.perf_counter() - start
+        callbacks = [TrackerCallback()] if kind == "tracked" else ()
+        return train_model(
+            _model(data), data.train, data.val, callbacks=callbacks, **common
+        ).seconds
+
+    for _ in range(warmup):
+        run("plain")  # page cache, allocator and thread pools warm; not counted
+    order = list(times)
+    for repeat in range(repeats):
+        # rotate the order so that no kind always runs first (or last) in a round
+        for kind in order[repeat % 3 :] + order[: repeat % 3]:
+            times[kind].append(run(kind))
     plain, tracked, advised = (statistics.median(times[k]) for k in ("plain", "tracked", "advise"))
     print(
         f"{spec.split(':')[0]}, {len(data.train.dataset)} train / {len(data.val.dataset)} val, "
@@ -92,6 +103,13 @@ def _overhead(epochs: int, limit: int, repeats: int) -> None:
     )
     for key, values in times.items():
         print(f"  {key:8s} runs: " + ", ".join(f"{v:.2f}" for v in values) + " s")
+    for key in ("tracked", "advise"):
+        ratios = [t / p for t, p in zip(times[key], times["plain"], strict=True)]
+        print(
+            f"  {key:8s} / plain per round: "
+            + ", ".join(f"{r:.3f}" for r in ratios)
+            + f" (median {statistics.median(ratios):.3f})"
+        )
     print(f"train_model, no callbacks    {plain:7.2f} s")
     print(f"train_model + tracker        {tracked:7.2f} s   ratio {tracked / plain:.3f} (<= 1.10)")
     print(f"advise() total               {advised:7.2f} s   ratio {advised / plain:.3f} (<= 1.10)")
@@ -104,6 +122,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=2048)
     parser.add_argument("--recipe", type=Path, default=REPO / "recipes" / "quickstart.yaml")
     parser.add_argument("--repeats", type=int, default=3, help="alternated overhead runs")
+    parser.add_argument("--warmup", type=int, default=1, help="uncounted plain runs first")
     parser.add_argument("--overhead-only", action="store_true", help="skip the trials/hour part")
     parser.add_argument("--quick", action="store_true", help="tiny settings: checks it runs")
     args = parser.parse_args()
@@ -117,7 +136,7 @@ def main() -> None:
             f"quickstart search, {trials} trials: 2 workers {two:8.1f} trials/h "
             f"ratio {two / one:.2f}"
         )
-    _overhead(epochs, limit, repeats)
+    _overhead(epochs, limit, repeats, 0 if args.quick else args.warmup)
 
 
 if __name__ == "__main__":
