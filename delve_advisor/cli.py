@@ -73,6 +73,12 @@ def analyze(
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="At most this many samples a split."
     ),
+    val_split: float | None = typer.Option(
+        None,
+        "--val-split",
+        help="Share of the training split held out (per class, seeded) as the evaluation data, "
+        "in place of the source's own held-out split.",
+    ),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and the result."),
@@ -86,7 +92,11 @@ def analyze(
     try:
         loaded = None
         if data is not None:
-            loaded = load_data(data, input_size=input_size, batch_size=batch_size, limit=limit)
+            loaded = load_data(
+                data, input_size=input_size, batch_size=batch_size, limit=limit, val_split=val_split
+            )
+        elif val_split is not None:
+            raise DelveAdvisorError("--val-split needs --data to split")
         channels = in_channels or (loaded.in_channels if loaded else 3)
         classes = num_classes or (loaded.num_classes if loaded else None)
         if loaded is None and input_size is None:
@@ -229,6 +239,18 @@ def search(
         _fail(error)
     counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(result.trials.items()))
     typer.echo(f"study {result.study_name} on {result.storage}: {counts}")
+    for best in result.best:
+        values = ", ".join(f"{v:.4g}" for v in best.get("values") or [])
+        kind = "pareto" if len(best.get("values") or []) > 1 else "best"
+        typer.echo(f"{kind}: trial {best.get('number')} ({best.get('label')}): {values}")
+    for entry in result.test:
+        roles = " and ".join(entry.get("roles", []))
+        measured = (
+            f"test accuracy {entry['test_accuracy']:.4f} on {entry.get('test_samples')} samples"
+            if "test_accuracy" in entry
+            else f"not measured: {entry.get('error')}"
+        )
+        typer.echo(f"test: trial {entry.get('number')} ({roles}, {entry.get('label')}): {measured}")
     if not quiet:
         for kind, path in result.paths.items():
             typer.echo(f"{kind}: {path}")

@@ -55,6 +55,31 @@ def test_analyze_on_synthetic_data_writes_the_report(tmp_path):
     assert out.stdout.strip().splitlines()[-1] == report["headline"]
 
 
+def test_analyze_with_val_split_evaluates_on_a_share_of_the_training_split(tmp_path, monkeypatch):
+    import delve_advisor.data
+
+    loaded = []
+    real = delve_advisor.data.load_data
+
+    def spy(*args, **kwargs):
+        loaded.append(real(*args, **kwargs))
+        return loaded[-1]
+
+    monkeypatch.setattr(delve_advisor.data, "load_data", spy)
+    out = _cli(
+        "analyze", "--model", "delve_advisor.testing:matched_cnn",
+        "--data", "synthetic:n=64,size=28,val=16", "--val-split", "0.25",
+        "--epochs", "1", "--out", str(tmp_path / "r"), "-q",
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["meta"]["status"] == "ok"
+    (data,) = loaded
+    # 25 % of the 64 training images held out as the evaluation data; the source's own 16
+    # held-out images are the test split, which the analysis does not look at
+    assert (len(data.train.dataset), len(data.val.dataset)) == (48, 16)
+    assert data.test is not None and len(data.test.dataset) == 16
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -62,6 +87,14 @@ def test_analyze_on_synthetic_data_writes_the_report(tmp_path):
         (["--model", "torchvision:resnet81", "--input-size", "28"], "resnet18"),
         (["--model", "torchvision:resnet18", "--data", "mnist:/x"], "valid data specs"),
         (["--model", "torchvision:resnet18"], "--input-size is required"),
+        (
+            ["--model", "torchvision:resnet18", "--input-size", "28", "--val-split", "0.2"],
+            "--val-split needs --data",
+        ),
+        (
+            ["--model", "torchvision:resnet18", "--data", "synthetic", "--val-split", "1.5"],
+            "val_split",
+        ),
         (
             [
                 "--model",

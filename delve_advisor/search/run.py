@@ -60,7 +60,8 @@ class SearchResult:
         storage: The storage (password hidden).
         out_dir: The run directory.
         trials: Trials in the study by state name (``{"COMPLETE": 8, "FAIL": 1}``).
-        best: The best trial's number and values (single objective), or the Pareto front's.
+        best: The best trial's number, values and label (single objective: the one
+            ``best_edits.json`` holds), or the Pareto front's trials (multi-objective).
         paths: Output kind -> file.
         test: The best trial and the baseline retrained once and measured on the test split
             (``test.json``); empty without the recipe's ``data.val_split`` or a test split.
@@ -473,12 +474,14 @@ def run_search(
     counts: dict[str, int] = {}
     for trial in optuna_study.get_trials(deepcopy=False):
         counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
-    best = (
-        [
-            {"number": t.number, "values": list(t.values), "label": t.user_attrs.get("label")}
-            for t in optuna_study.best_trials
-        ]
-        if counts.get("COMPLETE")
-        else []
-    )
+    # one best trial as the outputs pick it (feasible, fewest FLOPs on a tie); the Pareto front
+    # of a multi-objective study
+    if len(optuna_study.directions) == 1:
+        chosen = [t for t in (best_trial(optuna_study),) if t is not None]
+    else:
+        chosen = optuna_study.best_trials if counts.get("COMPLETE") else []
+    best = [
+        {"number": t.number, "values": list(t.values), "label": t.user_attrs.get("label")}
+        for t in chosen
+    ]
     return SearchResult(study_name, describe_storage(storage), out_dir, counts, best, paths, test)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from typer.testing import CliRunner
 
 from delve_advisor.cli import app
@@ -57,3 +59,27 @@ def test_unreachable_storage_is_one_line_and_exit_2(write_recipe):
 def test_missing_recipe_file(tmp_path):
     result = runner.invoke(app, ["search", str(tmp_path / "absent.yaml")])
     assert result.exit_code == 2 and "cannot read recipe" in result.stderr
+
+
+def test_search_prints_the_best_trial_and_the_test_measurements(write_recipe, tmp_path):
+    path = write_recipe(data={"val_split": 0.25}, n_trials=2)
+    out = tmp_path / "cli-test"
+    result = runner.invoke(app, ["search", str(path), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    test = json.loads((out / "test.json").read_text())
+    best = [line for line in result.stdout.splitlines() if line.startswith("best: trial ")]
+    assert len(best) == 1
+    number = next(e["number"] for e in test if "best" in e["roles"])
+    assert best[0].startswith(f"best: trial {number} (")
+    lines = [line for line in result.stdout.splitlines() if line.startswith("test: trial ")]
+    assert len(lines) == len(test) >= 1
+    for entry, line in zip(test, lines, strict=True):
+        assert line.startswith(f"test: trial {entry['number']} (")
+        assert f"test accuracy {entry['test_accuracy']:.4f} on {entry['test_samples']}" in line
+
+
+def test_without_val_split_no_test_line(write_recipe, tmp_path):
+    result = runner.invoke(app, ["search", str(write_recipe(n_trials=1)), "-q"])
+    assert result.exit_code == 0, result.output
+    assert not [line for line in result.stdout.splitlines() if line.startswith("test: ")]
+    assert [line for line in result.stdout.splitlines() if line.startswith("best: trial 0 (")]

@@ -51,6 +51,10 @@ def test_one_worker_search_writes_every_output(write_recipe):
     assert len(csv) == 5 and "user_attrs_val_accuracy" in csv[0]
     best = max(trials, key=lambda t: (t.value, -t.user_attrs["flops"]))
     assert [e.to_dict() for e in load_edits(out / "best_edits.json")] == best.user_attrs["edits"]
+    # the one best trial, the one whose edits best_edits.json holds (ties go to fewer FLOPs)
+    assert result.best == [
+        {"number": best.number, "values": [best.value], "label": best.user_attrs["label"]}
+    ]
     md = (out / "search.md").read_text()
     assert "Predicted vs measured" in md and "Δ accuracy vs baseline" in md
     assert "<img src='history.png'" in (out / "search.html").read_text()
