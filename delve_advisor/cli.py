@@ -241,7 +241,7 @@ def search(
     typer.echo(f"study {result.study_name} on {result.storage}: {counts}")
     for best in result.best:
         values = ", ".join(f"{v:.4g}" for v in best.get("values") or [])
-        kind = "pareto" if len(best.get("values") or []) > 1 else "best"
+        kind = "pareto front" if len(best.get("values") or []) > 1 else "best"
         typer.echo(f"{kind}: trial {best.get('number')} ({best.get('label')}): {values}")
     for entry in result.test:
         roles = " and ".join(entry.get("roles", []))

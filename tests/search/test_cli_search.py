@@ -83,3 +83,13 @@ def test_without_val_split_no_test_line(write_recipe, tmp_path):
     assert result.exit_code == 0, result.output
     assert not [line for line in result.stdout.splitlines() if line.startswith("test: ")]
     assert [line for line in result.stdout.splitlines() if line.startswith("best: trial 0 (")]
+
+
+def test_multi_objective_search_prints_the_pareto_front(write_recipe, tmp_path):
+    path = write_recipe(objective={"mode": "multi"}, n_trials=2)
+    result = runner.invoke(app, ["search", str(path), "--out", str(tmp_path / "multi"), "-q"])
+    assert result.exit_code == 0, result.output
+    front = [line for line in result.stdout.splitlines() if line.startswith("pareto front: ")]
+    assert front and not [line for line in result.stdout.splitlines() if line.startswith("best:")]
+    for line in front:  # accuracy and FLOPs
+        assert len(line.rsplit(": ", 1)[1].split(", ")) == 2, line
