@@ -93,7 +93,8 @@ def _overhead(epochs: int, limit: int, repeats: int, warmup: int) -> None:
     order = list(times)
     for repeat in range(repeats):
         # rotate the order so that no kind always runs first (or last) in a round
-        for kind in order[repeat % 3 :] + order[: repeat % 3]:
+        shift = repeat % len(order)
+        for kind in order[shift:] + order[:shift]:
             times[kind].append(run(kind))
     plain, tracked, advised = (statistics.median(times[k]) for k in ("plain", "tracked", "advise"))
     print(

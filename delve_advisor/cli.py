@@ -240,17 +240,17 @@ def search(
     counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(result.trials.items()))
     typer.echo(f"study {result.study_name} on {result.storage}: {counts}")
     for best in result.best:
-        values = ", ".join(f"{v:.4g}" for v in best.get("values") or [])
-        kind = "pareto front" if len(best.get("values") or []) > 1 else "best"
-        typer.echo(f"{kind}: trial {best.get('number')} ({best.get('label')}): {values}")
+        kind = "pareto front" if len(best["values"]) > 1 else "best"
+        values = ", ".join(f"{v:.4g}" for v in best["values"])
+        typer.echo(f"{kind}: trial {best['number']} ({best['label']}): {values}")
     for entry in result.test:
-        roles = " and ".join(entry.get("roles", []))
         measured = (
-            f"test accuracy {entry['test_accuracy']:.4f} on {entry.get('test_samples')} samples"
+            f"test accuracy {entry['test_accuracy']:.4f} on {entry['test_samples']} samples"
             if "test_accuracy" in entry
-            else f"not measured: {entry.get('error')}"
+            else f"not measured: {entry['error']}"
         )
-        typer.echo(f"test: trial {entry.get('number')} ({roles}, {entry.get('label')}): {measured}")
+        roles = " and ".join(entry["roles"])
+        typer.echo(f"test: trial {entry['number']} ({roles}, {entry['label']}): {measured}")
     if not quiet:
         for kind, path in result.paths.items():
             typer.echo(f"{kind}: {path}")
